@@ -20,7 +20,7 @@ from pydantic_settings import (
 )
 
 # A secret whose default starts with this marker is refused outside development.
-DEV_SECRET_MARKER = "dev-insecure-"
+DEV_SECRET_MARKER = "dev-insecure-"  # noqa: S105 (the marker, not a secret)
 
 STACK_WIDE_FIELDS = frozenset(
     {

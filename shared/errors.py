@@ -1,0 +1,196 @@
+"""Domain errors and their one translation into RFC 9457 problem details.
+
+The service layer raises the exceptions below; routes never build error bodies by hand. Every
+error a client can cause, FastAPI's own validation errors included, leaves as
+`application/problem+json`; anything unexpected becomes a bare 500 problem without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+
+logger = logging.getLogger(__name__)
+
+
+class ProblemError(Exception):
+    """An error a client can see. Subclasses fix the status; `detail` says what went wrong."""
+
+    status: int = 400
+    type_slug: str = "about:blank"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or HTTPStatus(self.status).phrase)
+        self.detail = detail or HTTPStatus(self.status).phrase
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class BadRequest(ProblemError):
+    status = 400
+
+
+class Unauthorized(ProblemError):
+    status = 401
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extensions)
+
+
+class Forbidden(ProblemError):
+    status = 403
+
+
+class NotFound(ProblemError):
+    status = 404
+
+
+class Conflict(ProblemError):
+    status = 409
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+
+
+class Unprocessable(ProblemError):
+    status = 422
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, **extensions)
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5, **extensions: Any):
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extensions)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: how every error of the stack is answered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry documenting these error statuses of a route."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def problem_body(
+    status: int, *, detail: str | None = None, instance: str | None = None, **extensions: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return body
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(problem_body(status, detail=detail, instance=instance, **extensions)),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_JSON,
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status,
+        detail=exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(
+        exc.status_code, detail=detail, instance=request.url.path, headers=exc.headers
+    )
+
+
+def _describe(error: Mapping[str, Any]) -> dict[str, Any]:
+    # Pydantic's own error dicts carry the offending input and internals (`url`, `ctx` objects);
+    # the client needs where and what.
+    return {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_describe(e) for e in exc.errors()]
+    first = errors[0] if errors else None
+    detail = "The request is not valid"
+    if first:
+        where = ".".join(str(part) for part in first["loc"])
+        detail = f"{where}: {first['msg']}"
+    return problem_response(422, detail=detail, instance=request.url.path, errors=errors)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, instance=request.url.path)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
