@@ -55,9 +55,17 @@ class TokenIssuer:
             "sid": uuid.uuid4().hex,
         }
         claims.update(overrides)
+        return self.sign(claims, key=key, alg=alg)
+
+    def sign(
+        self, claims: dict[str, Any], *, key: OKPKey | None = None, alg: str = "Ed25519"
+    ) -> str:
         signing_key = key or self.key
         header = {"alg": alg, "kid": signing_key.kid}
         return jwt.encode(header, claims, signing_key, algorithms=[alg])
+
+    def claims_of(self, token: str) -> dict[str, Any]:
+        return dict(jwt.decode(token, self.key, algorithms=["Ed25519"]).claims)
 
 
 @asynccontextmanager
