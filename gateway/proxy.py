@@ -1,0 +1,374 @@
+"""The HTTP proxy: a plain ASGI callable (no framework routing, no response classes) that forwards
+a request to one instance of its service with aiohttp's client and streams both bodies.
+
+Small bodies (the common case) are moved in one piece; larger ones flow chunk by chunk with
+backpressure both ways, so memory stays flat whatever their size. Content-Length passes through
+when known (no re-chunking), and bodies are never decoded (compressed bytes pass untouched).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+from aiohttp import ClientSession
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from gateway.guard import Guard, bearer_token
+from gateway.headers import client_response_headers, upstream_request_headers
+from gateway.policy import Access, Limits, access_for
+from gateway.problems import send_problem
+from gateway.upstreams import UpstreamPool
+from shared.errors import ProblemError
+from shared.metrics import LATENCY, REQUESTS
+from shared.request_id import from_scope, request_id_var
+
+access_logger = logging.getLogger("access")
+logger = logging.getLogger(__name__)
+
+# Bodies up to this size are read whole and sent in one write; larger ones are streamed.
+SMALL_BODY = 64 * 1024
+# Status reported in logs and metrics when the client left before an answer was sent.
+CLIENT_CLOSED = 499
+_NO_BODY_STATUS = frozenset({204, 304})
+_RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class ProblemSender(Protocol):
+    """Answers a problem+json and returns its status."""
+
+    async def __call__(
+        self, status: int, detail: str, extra: dict[str, str] | None = None
+    ) -> int: ...
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens for the proxy: the upstream client and the request guard."""
+
+    session: ClientSession | None = None
+    guard: Guard | None = None
+
+
+@dataclass
+class _StreamedBody:
+    """A request body read from the client as the upstream takes it, counted against the limit."""
+
+    receive: Receive
+    first: bytes
+    more: bool
+    limit: int
+    started: bool = False
+    finished: bool = False
+    size: int = field(default=0)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.started = True
+        chunk, more = self.first, self.more
+        while True:
+            self.size += len(chunk)
+            if self.size > self.limit:
+                raise BodyTooLarge
+            if chunk:
+                yield chunk
+            if not more:
+                self.finished = True
+                return
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk, more = message.get("body", b""), message.get("more_body", False)
+
+
+class HttpProxy:
+    def __init__(
+        self,
+        *,
+        pools: dict[str, UpstreamPool],
+        limits: dict[str, Limits],
+        runtime: Runtime,
+        connect_timeout_s: float,
+        access_log: bool,
+    ) -> None:
+        self.pools = pools
+        self.limits = limits
+        self.runtime = runtime
+        self.connect_timeout_s = connect_timeout_s
+        self.access_log = access_log
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            # No total: a large body may take long; what is bounded is silence from the upstream.
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.connect_timeout_s, sock_read=seconds
+            )
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
+        started = time.perf_counter()
+        request_id = from_scope(scope)
+        context = request_id_var.set(request_id)
+        status = CLIENT_CLOSED
+        try:
+            status = await self._handle(scope, receive, send, service, request_id.encode())
+        finally:
+            elapsed = time.perf_counter() - started
+            method, route = scope["method"], f"/{service}"
+            REQUESTS.labels("gateway", method, route, str(status)).inc()
+            LATENCY.labels("gateway", method, route).observe(elapsed)
+            if self.access_log:
+                access_logger.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000)
+            request_id_var.reset(context)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, service: str, request_id: bytes
+    ) -> int:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        limits = self.limits[service]
+        pool = self.pools[service]
+
+        async def problem(status: int, detail: str, extra: dict[str, str] | None = None) -> int:
+            await send_problem(
+                send, status, detail, instance=path, request_id=request_id, headers=extra
+            )
+            return status
+
+        if not pool.deployed:
+            return await problem(
+                503, f"The {service} service is not deployed here", {"Retry-After": "60"}
+            )
+        content_length: int | None = None
+        has_body = False
+        for name, value in headers:
+            if name == b"content-length":
+                try:
+                    content_length = int(value)
+                except ValueError:
+                    return await problem(400, "Content-Length is not a number")
+                has_body = content_length > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if content_length is not None and content_length > limits.max_body_bytes:
+            return await problem(413, _too_large(limits.max_body_bytes))
+
+        client = scope.get("client")
+        client_ip = client[0] if client else "unknown"
+        guard = self.runtime.guard
+        assert guard is not None
+        assert self.runtime.session is not None
+        needs_token = access_for(method, path) is Access.TOKEN
+        try:
+            await guard.check(
+                client_ip=client_ip,
+                token=bearer_token(headers, b"", websocket=False) if needs_token else None,
+                needs_token=needs_token,
+            )
+        except ProblemError as exc:
+            return await problem(exc.status, exc.detail, exc.headers)
+
+        body: bytes | _StreamedBody | None = None
+        if has_body:
+            try:
+                body = await _read_body(receive, content_length, limits.max_body_bytes)
+            except ClientGone:
+                return CLIENT_CLOSED
+            except BodyTooLarge:
+                return await problem(413, _too_large(limits.max_body_bytes))
+
+        forwarded = upstream_request_headers(
+            headers,
+            client_ip=client_ip,
+            scheme=scope.get("scheme", "http"),
+            request_id=request_id.decode(),
+        )
+        target = scope.get("raw_path") or path.encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        return await self._exchange(
+            scope,
+            receive,
+            send,
+            service,
+            pool,
+            limits,
+            forwarded,
+            target,
+            body,
+            problem,
+            request_id,
+        )
+
+    async def _exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        service: str,
+        pool: UpstreamPool,
+        limits: Limits,
+        forwarded: list[tuple[str, str]],
+        target: bytes,
+        body: bytes | _StreamedBody | None,
+        problem: ProblemSender,
+        request_id: bytes,
+    ) -> int:
+        method: str = scope["method"]
+        session = self.runtime.session
+        assert session is not None
+        timeout = self._timeout(limits.timeout_for(method, scope["path"]))
+        stale_retry = method in _RETRYABLE_METHODS and not isinstance(body, _StreamedBody)
+        for instance in pool.candidates():
+            data = body.chunks() if isinstance(body, _StreamedBody) else body
+            url = URL(instance.base_url + target.decode("latin-1"), encoded=True)
+            try:
+                response = await session.request(
+                    method,
+                    url,
+                    headers=forwarded,
+                    data=data,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except aiohttp.ClientConnectorError:
+                pool.mark_down(instance)
+                if isinstance(body, _StreamedBody) and body.started:
+                    break
+                continue
+            except aiohttp.ServerDisconnectedError:
+                # A kept-alive connection the upstream had just closed: safe to repeat once.
+                if stale_retry:
+                    stale_retry = False
+                    try:
+                        response = await session.request(
+                            method,
+                            url,
+                            headers=forwarded,
+                            data=data,
+                            timeout=timeout,
+                            allow_redirects=False,
+                        )
+                    except aiohttp.ClientError:
+                        return await problem(502, f"The {service} service closed the connection")
+                else:
+                    return await problem(502, f"The {service} service closed the connection")
+            except BodyTooLarge:
+                return await problem(413, _too_large(limits.max_body_bytes))
+            except ClientGone:
+                return CLIENT_CLOSED
+            except TimeoutError:
+                return await problem(504, f"The {service} service did not answer in time")
+            except aiohttp.ClientError as exc:
+                logger.warning("%s upstream %s failed: %r", service, instance.base_url, exc)
+                return await problem(502, f"The {service} service answered badly")
+            return await _relay(response, scope, receive, send, body, request_id, problem)
+        return await problem(
+            503,
+            f"The {service} service is not reachable",
+            {"Retry-After": str(pool.retry_after())},
+        )
+
+
+async def _read_body(
+    receive: Receive, content_length: int | None, limit: int
+) -> bytes | _StreamedBody:
+    """A small body whole; a large or unsized one as a stream that the upstream pulls."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    first: bytes = message.get("body", b"")
+    more: bool = message.get("more_body", False)
+    if content_length is None or content_length > SMALL_BODY:
+        return _StreamedBody(receive, first, more, limit)
+    parts = [first]
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        parts.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(parts)
+
+
+async def _relay(
+    response: aiohttp.ClientResponse,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    body: bytes | _StreamedBody | None,
+    request_id: bytes,
+    problem: ProblemSender,
+) -> int:
+    status = response.status
+    headers = client_response_headers(response.raw_headers, request_id=request_id)
+    started = False
+    try:
+        length = response.content_length
+        if scope["method"] == "HEAD" or status in _NO_BODY_STATUS or length == 0:
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        elif length is not None and length <= SMALL_BODY:
+            content = await response.read()
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+        else:
+            started = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await _stream_response(response, receive, send, body)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        response.close()
+        if not started:
+            return await problem(502, "The upstream broke off its answer")
+        # Mid-body nothing honest can be said any more: returning with the body unfinished makes
+        # the server close the connection short, which the client sees as a truncated response.
+        logger.warning("upstream response broke off: %r", exc)
+    finally:
+        response.release()
+    return status
+
+
+async def _stream_response(
+    response: aiohttp.ClientResponse,
+    receive: Receive,
+    send: Send,
+    body: bytes | _StreamedBody | None,
+) -> None:
+    # uvicorn drops writes once the client has gone; a watcher on receive() notices that, so a
+    # large download from the upstream stops instead of running on for nobody.
+    watcher: asyncio.Task[object] | None = None
+    if not isinstance(body, _StreamedBody) or body.finished:
+        watcher = asyncio.ensure_future(receive())
+    try:
+        async for chunk in response.content.iter_any():
+            if watcher is not None and watcher.done():
+                response.close()
+                return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than this route accepts ({limit} bytes)"
