@@ -1,0 +1,1 @@
+"""The quotes service: a searchable quote database (random, latest, search, import, collector)."""
