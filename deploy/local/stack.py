@@ -1,0 +1,302 @@
+"""The local stack: `make up`, `make down`, and the preparation `make test` and `make bench` share.
+
+    python -m deploy.local.stack prepare --for up|test|bench
+    python -m deploy.local.stack up [--detach] [--ready-deadline SECONDS]
+    python -m deploy.local.stack down
+
+`up` prepares (OS packages, servers answering, the database), runs every service's `setup`
+(migrations + first-run data), then supervises the gateway and every service that exists (see
+supervisor.py) until Ctrl-C. With `--detach` the supervisor runs in the background (its pid in
+.run/stack.json, its output in .run/stack.log) and `down` stops it, then every private server
+under .run/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deploy.local.packages import SetupError, ensure_present
+from deploy.local.servers import ensure_servers, stop_private_servers
+from deploy.local.supervisor import Program, Supervisor, Timing
+
+if TYPE_CHECKING:
+    from shared.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_DIR = ROOT / ".run"
+STATE_FILE = RUN_DIR / "stack.json"
+SPEC_FILE = RUN_DIR / "stack-spec.json"
+LOG_FILE = RUN_DIR / "stack.log"
+LOG_DIR = RUN_DIR / "logs"
+
+# What each use of the stack needs from Debian besides the servers: {command or path: package}.
+NEEDS: dict[str, dict[str, str]] = {
+    "up": {"/usr/share/games/fortunes/fortunes": "fortunes"},  # the quotes service's first data
+    "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
+    "bench": {"wrk": "wrk", "nginx": "nginx"},  # load generator, reference proxy
+}
+
+
+def say(message: str) -> None:
+    print(f"stack | {message}", file=sys.stderr, flush=True)
+
+
+# -- what to run --------------------------------------------------------------------------------
+
+
+def discover_services(root: Path = ROOT) -> list[str]:
+    """Every service that exists (`services/<name>/__main__.py`), by name."""
+    return sorted(path.parent.name for path in root.glob("services/*/__main__.py"))
+
+
+def settings_of(package: str) -> ServiceSettings:
+    """A package's settings (`<package>.config`), read from the environment as it would."""
+    from shared.settings import ServiceSettings
+
+    module = importlib.import_module(f"{package}.config")
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if issubclass(cls, ServiceSettings) and cls.__module__ == module.__name__:
+            return cls()
+    raise SetupError(f"{package}/config.py has no ServiceSettings subclass")
+
+
+def base_url(settings: ServiceSettings) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a host to reach, not one to bind)
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.port}"
+
+
+def gateway_upstreams(gateway: ServiceSettings, urls: dict[str, str]) -> dict[str, str]:
+    """GATEWAY_<SERVICE>_URLS for each upstream the gateway knows: the running service's URL, or
+    empty (not deployed: the gateway answers 503 for it and leaves it out of its readiness).
+    A variable already set is left as it is."""
+    env = {}
+    for field in type(gateway).model_fields:
+        if not field.endswith("_urls"):
+            continue
+        name = f"GATEWAY_{field.upper()}"
+        if name not in os.environ:
+            env[name] = urls.get(field.removesuffix("_urls"), "")
+    return env
+
+
+def programs(root: Path = ROOT) -> list[Program]:
+    """The gateway (when it exists) and every service, one process each."""
+    services = {name: settings_of(f"services.{name}") for name in discover_services(root)}
+    urls = {name: base_url(settings) for name, settings in services.items()}
+    result = []
+    if (root / "gateway" / "__main__.py").exists():
+        gateway = settings_of("gateway")
+        result.append(
+            Program(
+                name="gateway",
+                argv=[sys.executable, "-m", "gateway"],
+                env=gateway_upstreams(gateway, urls),
+                cwd=str(root),
+                ready_url=base_url(gateway) + "/readyz",
+                url=f"{base_url(gateway)}/  (API docs: {base_url(gateway)}/docs)",
+            )
+        )
+    for name in services:
+        result.append(
+            Program(
+                name=name,
+                argv=[sys.executable, "-m", f"services.{name}"],
+                cwd=str(root),
+                ready_url=urls[name] + "/readyz",
+                url=urls[name],
+            )
+        )
+    return result
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def prepare(purpose: str) -> list[str]:
+    """OS packages, servers answering, the database; the servers started privately now."""
+    needs = dict(NEEDS[purpose])
+    if purpose == "up" and not (ROOT / "services" / "quotes").exists():
+        needs.pop("/usr/share/games/fortunes/fortunes")
+    ensure_present(needs, why=f"make {purpose}")
+    RUN_DIR.mkdir(exist_ok=True)
+    return asyncio.run(ensure_servers(RUN_DIR, os.environ))
+
+
+def run_setups(root: Path = ROOT) -> None:
+    """`python -m services.<name> setup` for each service, in order; stop at the first failure."""
+    for name in discover_services(root):
+        say(f"{name}: setup (migrations, first-run data)")
+        result = subprocess.run(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", f"services.{name}", "setup"], cwd=root, check=False
+        )
+        if result.returncode != 0:
+            raise SetupError(f"`python -m services.{name} setup` failed (exit {result.returncode})")
+
+
+def running_pid() -> int | None:
+    """The pid of a stack supervisor that still runs, from its state file."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = state.get("pid")
+    if state.get("state") in ("stopped", "failed") or not isinstance(pid, int):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def write_spec(items: Sequence[Program], timing: Timing) -> None:
+    spec = {
+        "programs": [
+            {
+                "name": p.name,
+                "argv": list(p.argv),
+                "env": dict(p.env or {}),
+                "cwd": p.cwd,
+                "ready_url": p.ready_url,
+                "url": p.url,
+            }
+            for p in items
+        ],
+        "ready_deadline": timing.ready_deadline,
+    }
+    SPEC_FILE.write_text(json.dumps(spec, indent=2))
+
+
+def start_detached(deadline_s: float) -> int:
+    """Run the supervisor in the background; wait until it says ready (or failed)."""
+    with LOG_FILE.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", "deploy.local.supervisor", str(SPEC_FILE),
+             "--state-file", str(STATE_FILE), "--log-dir", str(LOG_DIR)],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + deadline_s + 15
+    while time.monotonic() < deadline:
+        state = _read_state()
+        if process.poll() is not None or state.get("state") == "failed":
+            say(f"the stack did not start; its output:\n{_tail(LOG_FILE)}")
+            return 1
+        if state.get("pid") == process.pid and state.get("state") == "ready":
+            for name, program in state["programs"].items():
+                say(f"{name} ready: {program['url'] or program['ready_url']}")
+            say(f"running in the background (pid {process.pid}); output in {LOG_FILE}")
+            say("`make down` stops it")
+            return 0
+        time.sleep(0.2)
+    say("the stack was not ready in time; stopping it")
+    stop_supervisor(process.pid)
+    return 1
+
+
+def _read_state() -> dict[str, Any]:
+    try:
+        data = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"
+
+
+def stop_supervisor(pid: int, deadline_s: float = 30.0) -> None:
+    """SIGTERM the supervisor (it stops its programs); SIGKILL its group if it hangs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def up(*, detach: bool, ready_deadline: float) -> int:
+    pid = running_pid()
+    if pid is not None:
+        raise SetupError(f"a stack already runs (pid {pid}); `make down` stops it")
+    started = prepare("up")
+    try:
+        run_setups()
+        items = programs()
+        timing = Timing(ready_deadline=ready_deadline)
+        if detach:
+            write_spec(items, timing)
+            started = []  # left running for `make down`
+            return start_detached(ready_deadline)
+        supervisor = Supervisor(items, timing=timing, log_dir=LOG_DIR, state_file=STATE_FILE)
+        return asyncio.run(supervisor.run())
+    finally:
+        if started:
+            say(f"stopping the servers this run started: {', '.join(started)}")
+            stop_private_servers(RUN_DIR, started)
+
+
+def down() -> int:
+    pid = running_pid()
+    if pid is not None:
+        say(f"stopping the stack (pid {pid})")
+        stop_supervisor(pid)
+    stopped = stop_private_servers(RUN_DIR)
+    for name in stopped:
+        say(f"stopped the private {name}")
+    if pid is None and not stopped:
+        say("nothing was running")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local.stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="packages, servers answering, the database")
+    prep.add_argument("--for", dest="purpose", choices=sorted(NEEDS), default="up")
+    start = sub.add_parser("up", help="prepare, set up and run the stack")
+    start.add_argument("--detach", action="store_true", help="run in the background")
+    start.add_argument("--ready-deadline", type=float, default=90.0, metavar="SECONDS")
+    sub.add_parser("down", help="stop a detached stack and the private servers")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            prepare(args.purpose)
+            return 0
+        if args.command == "up":
+            return up(detach=args.detach, ready_deadline=args.ready_deadline)
+        return down()
+    except SetupError as exc:
+        say(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
