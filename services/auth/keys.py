@@ -84,6 +84,7 @@ async def rotate_signing_key(
 class _Snapshot:
     keys: list[SigningKey]  # newest activation first
     expires: dict[str, datetime | None]
+    key_set: KeySet  # the public keys, for verifying
     # PostgreSQL's clock minus ours, so activation follows the database's clock.
     clock_offset: timedelta
     loaded_at: float
@@ -136,6 +137,7 @@ class KeyRing:
         return _Snapshot(
             keys=keys,
             expires={record.kid: record.expires_at for record in published.keys},
+            key_set=KeySet([OKPKey.import_key(key.public_jwk) for key in keys]),
             clock_offset=published.db_now - datetime.now().astimezone(),
             loaded_at=time.monotonic(),
         )
@@ -159,5 +161,4 @@ class KeyRing:
         return {"keys": [key.public_jwk for key in (await self._current()).published()]}
 
     async def public_key_set(self) -> KeySet:
-        keys = (await self._current()).published()
-        return KeySet([OKPKey.import_key(key.public_jwk) for key in keys])
+        return (await self._current()).key_set

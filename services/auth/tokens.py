@@ -72,18 +72,24 @@ def signed_session_id(token: str, keys: KeySet) -> uuid.UUID | None:
 
 
 class KeyRingVerifier(JwksVerifier):
-    """shared's verifier with the key set taken from the key ring instead of fetched over HTTP:
-    the same pinned algorithm and claim checks, and an unknown `kid` still rereads the keys (a
-    rotation by another instance), at most every `refetch_interval` seconds."""
+    """shared's verifier (pinned algorithm, the same claim checks) with the keys taken from the
+    key ring in memory instead of fetched over HTTP. A token with an unknown `kid` (a key rotated
+    in by another instance or the CLI) makes the ring reread the database, at most every
+    `refetch_interval` seconds."""
 
     def __init__(
         self, keys: KeyRing, *, issuer: str, audience: str, http: httpx2.AsyncClient
     ) -> None:
         super().__init__(jwks_url="", issuer=issuer, audience=audience, http=http)
         self.keys = keys
+        self._reloaded_at = 0.0
 
-    async def _fetch(self) -> KeySet:
+    async def _key_set(self, kid: str | None) -> KeySet:
+        keys = await self.keys.public_key_set()
+        if kid is None or any(key.kid == kid for key in keys.keys):
+            return keys
+        if time.monotonic() - self._reloaded_at < self.refetch_interval:
+            return keys
+        self._reloaded_at = time.monotonic()
         await self.keys.reload()
-        key_set = await self.keys.public_key_set()
-        self._keys, self._fetched_at = key_set, time.monotonic()
-        return key_set
+        return await self.keys.public_key_set()
