@@ -45,8 +45,31 @@ QuoteId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def search_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "index.html", {"max_limit": MAX_SEARCH_LIMIT})
+async def search_page(
+    request: Request,
+    service: Service,
+    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH)] = "",
+    random: str = "",
+) -> Response:
+    """The search page; with `q` (or `random`) it arrives with results, for browsers without
+    JavaScript; the script then keeps them in step with the query as it is typed."""
+    result = None
+    random_quote = None
+    if random:
+        drawn = await service.random(count=1)
+        random_quote = drawn[0] if drawn else None
+    elif q.strip():
+        result = await service.search(q=q, limit=20, offset=0)
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "q": q,
+            "result": result,
+            "random_quote": random_quote,
+            "max_query": MAX_QUERY_LENGTH,
+        },
+    )
 
 
 @router.get(

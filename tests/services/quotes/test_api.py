@@ -374,3 +374,20 @@ async def test_openapi_documents_the_errors(client: httpx2.AsyncClient) -> None:
     assert "404" in paths["/quotes/{quote_id}"]["get"]["responses"]
     assert {"401", "413", "415"} <= set(paths["/quotes/import"]["post"]["responses"])
     assert {"200", "201", "401", "422"} <= set(paths["/quotes"]["post"]["responses"])
+
+
+async def test_search_page_renders_results_without_javascript(
+    client: httpx2.AsyncClient, stores: Stores
+) -> None:
+    await add_quotes(stores, ["Wisdom begins in <wonder>.", "Nothing else."])
+    page = await client.get("/quotes/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<label for="q">' in page.text
+    found = await client.get("/quotes/", params={"q": "wisdom"})
+    assert "<mark>Wisdom</mark> begins in &lt;wonder&gt;." in found.text
+    assert "1 quote found." in found.text
+    drawn = await client.get("/quotes/", params={"random": "1"})
+    assert "A random quote." in drawn.text
+    script = await client.get("/quotes/static/quotes.js")
+    assert script.status_code == 200
