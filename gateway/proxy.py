@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -74,7 +74,9 @@ class _StreamedBody:
     limit: int
     started: bool = False
     finished: bool = False
-    size: int = field(default=0)
+    too_large: bool = False
+    client_gone: bool = False
+    size: int = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
         self.started = True
@@ -82,6 +84,7 @@ class _StreamedBody:
         while True:
             self.size += len(chunk)
             if self.size > self.limit:
+                self.too_large = True
                 raise BodyTooLarge
             if chunk:
                 yield chunk
@@ -90,6 +93,7 @@ class _StreamedBody:
                 return
             message = await self.receive()
             if message["type"] == "http.disconnect":
+                self.client_gone = True
                 raise ClientGone
             chunk, more = message.get("body", b""), message.get("more_body", False)
 
@@ -235,55 +239,53 @@ class HttpProxy:
         session = self.runtime.session
         assert session is not None
         timeout = self._timeout(limits.timeout_for(method, scope["path"]))
-        stale_retry = method in _RETRYABLE_METHODS and not isinstance(body, _StreamedBody)
+        streamed = body if isinstance(body, _StreamedBody) else None
         for instance in pool.candidates():
-            data = body.chunks() if isinstance(body, _StreamedBody) else body
             url = URL(instance.base_url + target.decode("latin-1"), encoded=True)
             try:
-                response = await session.request(
-                    method,
-                    url,
-                    headers=forwarded,
-                    data=data,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
+                response = await _request(session, method, url, forwarded, body, timeout)
             except aiohttp.ClientConnectorError:
                 pool.mark_down(instance)
-                if isinstance(body, _StreamedBody) and body.started:
-                    break
+                if streamed is not None and streamed.started:
+                    return await problem(502, f"The {service} service could not be reached")
                 continue
-            except aiohttp.ServerDisconnectedError:
-                # A kept-alive connection the upstream had just closed: safe to repeat once.
-                if stale_retry:
-                    stale_retry = False
-                    try:
-                        response = await session.request(
-                            method,
-                            url,
-                            headers=forwarded,
-                            data=data,
-                            timeout=timeout,
-                            allow_redirects=False,
-                        )
-                    except aiohttp.ClientError:
-                        return await problem(502, f"The {service} service closed the connection")
-                else:
-                    return await problem(502, f"The {service} service closed the connection")
-            except BodyTooLarge:
-                return await problem(413, _too_large(limits.max_body_bytes))
-            except ClientGone:
-                return CLIENT_CLOSED
-            except TimeoutError:
-                return await problem(504, f"The {service} service did not answer in time")
-            except aiohttp.ClientError as exc:
+            except (BodyTooLarge, ClientGone, TimeoutError, aiohttp.ClientError) as exc:
+                if isinstance(exc, BodyTooLarge) or (streamed and streamed.too_large):
+                    return await problem(413, _too_large(limits.max_body_bytes))
+                if isinstance(exc, ClientGone) or (streamed and streamed.client_gone):
+                    return CLIENT_CLOSED
+                if isinstance(exc, TimeoutError):
+                    return await problem(504, f"The {service} service did not answer in time")
                 logger.warning("%s upstream %s failed: %r", service, instance.base_url, exc)
-                return await problem(502, f"The {service} service answered badly")
+                return await problem(502, f"The {service} service failed to answer")
             return await _relay(response, scope, receive, send, body, request_id, problem)
         return await problem(
             503,
             f"The {service} service is not reachable",
             {"Retry-After": str(pool.retry_after())},
+        )
+
+
+async def _request(
+    session: ClientSession,
+    method: str,
+    url: URL,
+    headers: list[tuple[str, str]],
+    body: bytes | _StreamedBody | None,
+    timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's own read timeout, per route)
+) -> aiohttp.ClientResponse:
+    data = body.chunks() if isinstance(body, _StreamedBody) else body
+    try:
+        return await session.request(
+            method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
+        )
+    except aiohttp.ServerDisconnectedError:
+        # A kept-alive connection the upstream closed just as it was reused: the request never
+        # arrived, so it is repeated once on a fresh connection when its body can be replayed.
+        if method not in _RETRYABLE_METHODS or isinstance(body, _StreamedBody):
+            raise
+        return await session.request(
+            method, url, headers=headers, data=data, timeout=timeout, allow_redirects=False
         )
 
 
@@ -355,9 +357,9 @@ async def _stream_response(
 ) -> None:
     # uvicorn drops writes once the client has gone; a watcher on receive() notices that, so a
     # large download from the upstream stops instead of running on for nobody.
-    watcher: asyncio.Task[object] | None = None
+    watcher: asyncio.Task[None] | None = None
     if not isinstance(body, _StreamedBody) or body.finished:
-        watcher = asyncio.ensure_future(receive())
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
     try:
         async for chunk in response.content.iter_any():
             if watcher is not None and watcher.done():
@@ -368,6 +370,11 @@ async def _stream_response(
     finally:
         if watcher is not None:
             watcher.cancel()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _too_large(limit: int) -> str:
