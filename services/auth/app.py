@@ -9,7 +9,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+import asyncpg
+from fastapi import FastAPI, Request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.responses import Response
 
 from services.auth.config import AuthSettings
 from services.auth.keys import KeyRing, key_box
@@ -19,6 +23,7 @@ from services.auth.routes import router
 from services.auth.service import AuthService
 from services.auth.tokens import KeyRingVerifier
 from shared.app import State, create_service_app
+from shared.errors import problem_response
 from shared.health import CheckResult
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,27 @@ async def _clean_up_periodically(repo: AuthRepository, interval: float) -> None:
             # Housekeeping must not take the service down; the next round tries again.
             logger.exception("cleaning up expired logins and keys failed")
         await asyncio.sleep(interval)
+
+
+# A store that does not answer is the service's trouble, not the client's: 503 + Retry-After
+# rather than a bare 500.
+_STORE_UNREACHABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+)
+
+
+async def _store_unreachable(request: Request, exc: Exception) -> Response:
+    logger.warning("a store is unreachable: %s: %s", type(exc).__name__, exc)
+    return problem_response(
+        503,
+        detail="A dependency of the service is not reachable",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _check_signing_key(state: Mapping[str, Any]) -> CheckResult:
@@ -68,7 +94,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 await cleanup
             hashing.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="tinkerstack auth",
         description="Accounts, access and refresh tokens, and the keys that verify them.",
@@ -79,3 +105,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         extra_lifespan=lifespan,
         readiness_checks={"signing_key": _check_signing_key},
     )
+    for error in _STORE_UNREACHABLE:
+        app.add_exception_handler(error, _store_unreachable)
+    return app

@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx2
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from services.auth.__main__ import MIGRATIONS
-from services.auth.keys import ensure_signing_key, key_box
+from services.auth.config import AuthSettings
+from services.auth.keys import KeyRing, ensure_signing_key, key_box
 from services.auth.repository import AuthRepository
 from services.auth.secretbox import SecretBox, SecretBoxError
 from shared.db import create_pool
@@ -176,3 +178,28 @@ async def test_private_keys_are_encrypted_at_rest(
         assert private["d"]
         with pytest.raises(SecretBoxError):
             wrong.decrypt(stored)
+
+
+async def test_keys_cannot_be_used_with_another_secret(auth_server: AuthServer) -> None:
+    pool = await create_pool(auth_server.stores.database_url, schema="auth", max_size=1)
+    try:
+        wrong_secret = auth_server.settings.model_copy(
+            update={"secret_key": SecretStr("not the secret the keys were stored with")}
+        )
+        ring = KeyRing(AuthRepository(pool), key_box(wrong_secret), reload_seconds=60)
+        with pytest.raises(SecretBoxError, match="AUTH_SECRET_KEY"):
+            await ring.reload()
+    finally:
+        await pool.close()
+
+
+def test_production_refuses_the_default_secret() -> None:
+    with pytest.raises(ValidationError, match="AUTH_SECRET_KEY must be set in production"):
+        AuthSettings(environment="production")
+    settings = AuthSettings(environment="production", secret_key=SecretStr("a real secret"))
+    assert settings.argon2_memory_kib == 65_536  # argon2-cffi's default cost stays in production
+
+
+def test_replaced_keys_must_outlive_their_tokens() -> None:
+    with pytest.raises(ValidationError, match="AUTH_KEY_PUBLISH_AFTER_RETIRE_SECONDS"):
+        AuthSettings(access_token_ttl_seconds=3600, key_publish_after_retire_seconds=600)
