@@ -163,12 +163,18 @@ class Collector:
             due = await self.repository.due_sources(names=list(self.sources))
             return [await self.collect_source(self.sources[name]) for name in due]
 
-    async def run_forever(self) -> None:
+    async def register_sources(self) -> None:
         await self.repository.ensure_sources(
             sources=[(source.name, str(source.url)) for source in self.sources.values()]
         )
+
+    async def run_forever(self) -> None:
+        registered = False
         while True:
             try:
+                if not registered:
+                    await self.register_sources()
+                    registered = True
                 await self.collect_due()
                 wait = await self.repository.seconds_until_due(names=list(self.sources))
             except Exception:

@@ -311,7 +311,8 @@ class QuotesRepository:
     async def ensure_sources(self, *, sources: Sequence[tuple[str, str]]) -> None:
         await self.pool.executemany(
             """INSERT INTO source_status (name, url) VALUES ($1, $2)
-               ON CONFLICT (name) DO UPDATE SET url = excluded.url""",
+               ON CONFLICT (name) DO UPDATE SET url = excluded.url
+               WHERE source_status.url <> excluded.url""",
             list(sources),
         )
 
