@@ -95,7 +95,7 @@ class _Snapshot:
             if key.activates_at <= now:
                 return key
         # Only keys that are not active yet: cannot happen after ensure_signing_key, whose key
-        # is active at once, but signing with the newest beats refusing every login.
+        # is active at once; signing with the next one due beats refusing every login.
         return self.keys[-1]
 
     def published(self) -> list[SigningKey]:

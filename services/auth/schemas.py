@@ -56,6 +56,8 @@ class RevokeRequest(_Strict):
     token: Annotated[str, StringConstraints(min_length=1, max_length=8192)] = Field(
         description="A refresh token or an access token of the login to end"
     )
+    # RFC 7009 lets clients say which kind they send; either kind is found without it.
+    token_type_hint: Literal["refresh_token", "access_token"] | None = None
 
 
 class Revoked(BaseModel):

@@ -283,6 +283,15 @@ async def test_revoking_an_access_token_ends_the_login(client: httpx2.AsyncClien
     assert_problem(await refresh(client, tokens["refresh_token"]), 401)
 
 
+async def test_revoke_accepts_the_rfc_7009_type_hint(client: httpx2.AsyncClient) -> None:
+    _, tokens = await _user_tokens(client)
+    body = {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+    assert (await client.post("/auth/revoke", json=body)).status_code == 200
+    assert_problem(await refresh(client, tokens["refresh_token"]), 401)
+    bad_hint = {"token": "whatever", "token_type_hint": "id_token"}
+    assert_problem(await client.post("/auth/revoke", json=bad_hint), 422)
+
+
 async def test_revoking_twice_or_an_unknown_token_is_still_200(client: httpx2.AsyncClient) -> None:
     _, tokens = await _user_tokens(client)
     for token in (tokens["refresh_token"], tokens["refresh_token"], "never-issued", "a.b.c"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -79,8 +80,6 @@ async def test_a_taken_username_is_refused_with_409(
 async def test_concurrent_registrations_of_one_name_create_one_user(
     client: httpx2.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    import asyncio
-
     username = new_username()
     responses = await asyncio.gather(
         *(
