@@ -19,7 +19,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from deploy.local.packages import SetupError, install_packages, run
+from deploy.local.supervisor import alive, stop_process
 
 DEFAULT_URLS = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/tinkerstack",
@@ -196,6 +196,8 @@ def _postgres_home(run_dir: Path, prefix: list[str], uid: int | None) -> Path:
     if uid is None:
         home.mkdir(parents=True, exist_ok=True)
         return home
+    if home.is_symlink():
+        return home.resolve()
     if not home.exists():
         home.mkdir(parents=True)
         os.chown(home, uid, -1)
@@ -204,15 +206,13 @@ def _postgres_home(run_dir: Path, prefix: list[str], uid: int | None) -> Path:
     digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
     elsewhere = Path("/var/lib/tinkerstack") / digest / "postgres"
     elsewhere.mkdir(parents=True, exist_ok=True)
-    for directory in (elsewhere.parent.parent, elsewhere.parent, elsewhere):
-        directory.chmod(0o755 if directory != elsewhere else 0o700)
+    elsewhere.parent.parent.chmod(0o755)
+    elsewhere.parent.chmod(0o755)
+    elsewhere.chmod(0o700)
     os.chown(elsewhere, uid, -1)
-    for item in home.iterdir():  # only what an earlier failed start left
-        if item.is_file():
-            shutil.move(str(item), elsewhere / item.name)
-    home.rmdir()
+    shutil.rmtree(home)  # empty but for what an earlier failed start left
     home.symlink_to(elsewhere, target_is_directory=True)
-    return home
+    return elsewhere
 
 
 def start_private_postgres(run_dir: Path, url: str) -> Path:
@@ -363,26 +363,6 @@ def _pid_from(path: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _terminate(pid: int, deadline_s: float = 60.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + deadline_s
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-
-
 def stop_private(home: Path) -> str | None:
     """Stop the private server whose folder is `home`; its name if one was running."""
     state_path = _state_path(home)
@@ -398,9 +378,9 @@ def stop_private(home: Path) -> str | None:
         stopped = result.returncode == 0
     else:
         pid = _pid_from(Path(state["pid_file"]))
-        stopped = pid is not None and _alive(pid)
+        stopped = pid is not None and alive(pid)
         if pid is not None:
-            _terminate(pid)
+            stop_process(pid, deadline_s=60.0)
     state_path.unlink()
     return f"{state['kind']} on port {state['port']}" if stopped else None
 

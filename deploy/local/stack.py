@@ -15,32 +15,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import inspect
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from deploy.local.background import RunFiles, running_pid, start_detached, stop_detached
 from deploy.local.packages import SetupError, ensure_present
 from deploy.local.servers import ensure_servers, stop_private_servers
-from deploy.local.supervisor import Program, Supervisor, Timing
+from deploy.local.supervisor import Program, Supervisor, Timing, say
 
 if TYPE_CHECKING:
     from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run"
-STATE_FILE = RUN_DIR / "stack.json"
-SPEC_FILE = RUN_DIR / "stack-spec.json"
-LOG_FILE = RUN_DIR / "stack.log"
-LOG_DIR = RUN_DIR / "logs"
+FILES = RunFiles(RUN_DIR)
 
 # What each use of the stack needs from Debian besides the servers: {command or path: package}.
 NEEDS: dict[str, dict[str, str]] = {
@@ -48,10 +42,6 @@ NEEDS: dict[str, dict[str, str]] = {
     "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
     "bench": {"wrk": "wrk", "nginx": "nginx"},  # load generator, reference proxy
 }
-
-
-def say(message: str) -> None:
-    print(f"stack | {message}", file=sys.stderr, flush=True)
 
 
 # -- what to run --------------------------------------------------------------------------------
@@ -148,102 +138,11 @@ def run_setups(root: Path = ROOT) -> None:
             raise SetupError(f"`python -m services.{name} setup` failed (exit {result.returncode})")
 
 
-def running_pid() -> int | None:
-    """The pid of a stack supervisor that still runs, from its state file."""
-    try:
-        state = json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = state.get("pid")
-    if state.get("state") in ("stopped", "failed") or not isinstance(pid, int):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
-
-
-def write_spec(items: Sequence[Program], timing: Timing) -> None:
-    spec = {
-        "programs": [
-            {
-                "name": p.name,
-                "argv": list(p.argv),
-                "env": dict(p.env or {}),
-                "cwd": p.cwd,
-                "ready_url": p.ready_url,
-                "url": p.url,
-            }
-            for p in items
-        ],
-        "ready_deadline": timing.ready_deadline,
-    }
-    SPEC_FILE.write_text(json.dumps(spec, indent=2))
-
-
-def start_detached(deadline_s: float) -> int:
-    """Run the supervisor in the background; wait until it says ready (or failed)."""
-    with LOG_FILE.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [sys.executable, "-m", "deploy.local.supervisor", str(SPEC_FILE),
-             "--state-file", str(STATE_FILE), "--log-dir", str(LOG_DIR)],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + deadline_s + 15
-    while time.monotonic() < deadline:
-        state = _read_state()
-        if process.poll() is not None or state.get("state") == "failed":
-            say(f"the stack did not start; its output:\n{_tail(LOG_FILE)}")
-            return 1
-        if state.get("pid") == process.pid and state.get("state") == "ready":
-            for name, program in state["programs"].items():
-                say(f"{name} ready: {program['url'] or program['ready_url']}")
-            say(f"running in the background (pid {process.pid}); output in {LOG_FILE}")
-            say("`make down` stops it")
-            return 0
-        time.sleep(0.2)
-    say("the stack was not ready in time; stopping it")
-    stop_supervisor(process.pid)
-    return 1
-
-
-def _read_state() -> dict[str, Any]:
-    try:
-        data = json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
-def stop_supervisor(pid: int, deadline_s: float = 30.0) -> None:
-    """SIGTERM the supervisor (it stops its programs); SIGKILL its group if it hangs."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 # -- commands -----------------------------------------------------------------------------------
 
 
 def up(*, detach: bool, ready_deadline: float) -> int:
-    pid = running_pid()
+    pid = running_pid(FILES)
     if pid is not None:
         raise SetupError(f"a stack already runs (pid {pid}); `make down` stops it")
     started = prepare("up")
@@ -252,10 +151,9 @@ def up(*, detach: bool, ready_deadline: float) -> int:
         items = programs()
         timing = Timing(ready_deadline=ready_deadline)
         if detach:
-            write_spec(items, timing)
             started = []  # left running for `make down`
-            return start_detached(ready_deadline)
-        supervisor = Supervisor(items, timing=timing, log_dir=LOG_DIR, state_file=STATE_FILE)
+            return start_detached(FILES, items, timing)
+        supervisor = Supervisor(items, timing=timing, log_dir=FILES.log_dir, state_file=FILES.state)
         return asyncio.run(supervisor.run())
     finally:
         if started:
@@ -264,14 +162,11 @@ def up(*, detach: bool, ready_deadline: float) -> int:
 
 
 def down() -> int:
-    pid = running_pid()
-    if pid is not None:
-        say(f"stopping the stack (pid {pid})")
-        stop_supervisor(pid)
+    was_running = stop_detached(FILES)
     stopped = stop_private_servers(RUN_DIR)
     for name in stopped:
         say(f"stopped the private {name}")
-    if pid is None and not stopped:
+    if not was_running and not stopped:
         say("nothing was running")
     return 0
 

@@ -92,6 +92,11 @@ async def http_status(url: str) -> int | None:
     return int(fields[1])
 
 
+def say(message: str) -> None:
+    """A line of the stack's own, on stderr (programs' lines go to stdout)."""
+    print(f"stack | {message}", file=sys.stderr, flush=True)
+
+
 def describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -101,9 +106,39 @@ def describe_exit(code: int) -> str:
     return f"code {code}"
 
 
+def alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie, not yet reaped, counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel, zombies included
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def kill_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def stop_process(pid: int, *, group: bool = False, deadline_s: float = 30.0) -> None:
+    """SIGTERM (to its group, or to it alone: a supervisor stops its programs itself), then
+    SIGKILL to the group when it has not ended by the deadline."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + deadline_s
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 class Supervisor:
@@ -181,6 +216,7 @@ class Supervisor:
             running = self._running[program.name]
             process = running.process
             programs[program.name] = {
+                "argv": list(program.argv),
                 "pid": process.pid if process and process.returncode is None else None,
                 "restarts": running.restarts,
                 "ready": running.ready,
