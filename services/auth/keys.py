@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from joserfc.jwk import KeySet, OKPKey
@@ -24,6 +25,8 @@ from services.auth.secretbox import SecretBox
 from shared.jwks import ALGORITHM
 
 KEY_PURPOSE = "signing-key"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class _Snapshot:
     loaded_at: float
 
     def signing_key(self) -> SigningKey:
-        now = datetime.now().astimezone() + self.clock_offset
+        now = datetime.now(UTC) + self.clock_offset
         for key in self.keys:
             if key.activates_at <= now:
                 return key
@@ -99,7 +102,7 @@ class _Snapshot:
         return self.keys[-1]
 
     def published(self) -> list[SigningKey]:
-        now = datetime.now().astimezone() + self.clock_offset
+        now = datetime.now(UTC) + self.clock_offset
         return [k for k in self.keys if (self.expires[k.kid] or now) >= now]
 
 
@@ -118,9 +121,16 @@ class KeyRing:
             return snapshot
         async with self._lock:
             snapshot = self._snapshot
-            if snapshot is None or time.monotonic() - snapshot.loaded_at >= self.reload_seconds:
-                snapshot = await self._load()
-                self._snapshot = snapshot
+            if snapshot is None:
+                snapshot = self._snapshot = await self._load()
+            elif time.monotonic() - snapshot.loaded_at >= self.reload_seconds:
+                try:
+                    snapshot = self._snapshot = await self._load()
+                except Exception:
+                    # The keys in hand stay good: a database blip must not stop signing and
+                    # publishing. Try again after another interval.
+                    logger.exception("rereading the signing keys failed; keeping the loaded ones")
+                    snapshot = self._snapshot = replace(snapshot, loaded_at=time.monotonic())
         return snapshot
 
     async def reload(self) -> None:
@@ -138,7 +148,7 @@ class KeyRing:
             keys=keys,
             expires={record.kid: record.expires_at for record in published.keys},
             key_set=KeySet([OKPKey.import_key(key.public_jwk) for key in keys]),
-            clock_offset=published.db_now - datetime.now().astimezone(),
+            clock_offset=published.db_now - datetime.now(UTC),
             loaded_at=time.monotonic(),
         )
 

@@ -203,3 +203,17 @@ def test_production_refuses_the_default_secret() -> None:
 def test_replaced_keys_must_outlive_their_tokens() -> None:
     with pytest.raises(ValidationError, match="AUTH_KEY_PUBLISH_AFTER_RETIRE_SECONDS"):
         AuthSettings(access_token_ttl_seconds=3600, key_publish_after_retire_seconds=600)
+
+
+async def test_keys_in_hand_keep_working_when_the_database_is_gone(
+    auth_server: AuthServer,
+) -> None:
+    pool = await create_pool(auth_server.stores.database_url, schema="auth", max_size=1)
+    # Reread on every use, so each call below tries the database.
+    ring = KeyRing(AuthRepository(pool), key_box(auth_server.settings), reload_seconds=0)
+    signing = await ring.signing_key()
+    published = await ring.jwks()
+    await pool.close()
+
+    assert (await ring.signing_key()).kid == signing.kid
+    assert await ring.jwks() == published
