@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import httpx2
 import pytest
+from argon2 import PasswordHasher
 
 from tests.services.auth.conftest import (
     assert_problem,
@@ -165,3 +166,22 @@ async def test_openapi_documents_every_endpoint_and_its_errors(
         assert statuses <= set(responses), (path, method, set(responses))
     token_body = paths["/auth/token"]["post"]["requestBody"]["content"]
     assert "application/x-www-form-urlencoded" in token_body
+
+
+async def test_a_hash_with_outdated_parameters_is_redone_at_login(
+    client: httpx2.AsyncClient, db: asyncpg.Connection
+) -> None:
+    username = new_username()
+    await register(client, username, "upgrade me please")
+    old_hash = PasswordHasher(time_cost=2, memory_cost=16, parallelism=2).hash("upgrade me please")
+    await db.execute(
+        "UPDATE user_account SET password_hash = $2 WHERE username = $1", username, old_hash
+    )
+
+    assert (await login(client, username, "upgrade me please")).status_code == 200
+    new_hash = await db.fetchval(
+        "SELECT password_hash FROM user_account WHERE username = $1", username
+    )
+    assert new_hash != old_hash
+    assert new_hash.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    assert (await login(client, username, "upgrade me please")).status_code == 200
