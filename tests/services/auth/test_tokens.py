@@ -440,3 +440,35 @@ def _claims(token: str) -> dict[str, object]:
 
 def _header(token: str) -> dict[str, object]:
     return _part(token, 0)
+
+
+async def test_housekeeping_deletes_ended_logins_and_their_tokens(
+    client: httpx2.AsyncClient, auth_server: AuthServer, db: asyncpg.Connection
+) -> None:
+    _, ended = await _user_tokens(client)
+    _, live = await _user_tokens(client)
+    ended_sid = uuid.UUID(str(_claims(ended["access_token"])["sid"]))
+    await db.execute(
+        """UPDATE login_session SET expires_at = now() - interval '1 second' WHERE id = $1""",
+        ended_sid,
+    )
+    await db.execute(
+        "UPDATE refresh_token SET expires_at = now() - interval '1 second' WHERE session_id = $1",
+        ended_sid,
+    )
+    pool = await create_pool(auth_server.stores.database_url, schema="auth", max_size=1)
+    try:
+        deleted = await AuthRepository(pool).delete_expired()
+    finally:
+        await pool.close()
+
+    assert deleted["sessions"] >= 1
+    assert await db.fetchval("SELECT count(*) FROM login_session WHERE id = $1", ended_sid) == 0
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM refresh_token WHERE token_hash = $1",
+            hash_refresh_token(ended["refresh_token"]),
+        )
+        == 0
+    )
+    assert (await refresh(client, live["refresh_token"])).status_code == 200
