@@ -13,6 +13,7 @@ from services.auth.schemas import (
     Revoked,
     RevokeRequest,
     TokenPair,
+    TokenRequest,
     UserCreate,
     UserCreated,
 )
@@ -103,22 +104,18 @@ async def token(
     request: Request,
     response: Response,
     auth: Auth,
-    grant_type: Annotated[str | None, Form(examples=["password"])] = None,
-    username: Annotated[str | None, Form()] = None,
-    password: Annotated[str | None, Form()] = None,
-    refresh_token: Annotated[str | None, Form()] = None,
+    form: Annotated[TokenRequest, Form()],
 ) -> TokenPair:
-    # Fields are parsed by hand so that every mistake gets an OAuth-style 400, not a 422.
     issued: IssuedTokens
-    if grant_type == "password":
+    if form.grant_type == "password":
         issued = await auth.login(
-            username=_required(username, "username"),
-            password=_required(password, "password"),
+            username=_required(form.username, "username"),
+            password=_required(form.password, "password"),
             client_ip=client_ip(request),
         )
-    elif grant_type == "refresh_token":
-        issued = await auth.refresh(refresh_token=_required(refresh_token, "refresh_token"))
-    elif not grant_type:
+    elif form.grant_type == "refresh_token":
+        issued = await auth.refresh(refresh_token=_required(form.refresh_token, "refresh_token"))
+    elif not form.grant_type:
         raise InvalidRequest("grant_type is required")
     else:
         raise UnsupportedGrantType("grant_type must be 'password' or 'refresh_token'")

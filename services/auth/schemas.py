@@ -45,6 +45,16 @@ class Me(BaseModel):
     created_at: datetime
 
 
+class TokenRequest(BaseModel):
+    """The form of POST /auth/token. Every field is optional here: which ones a grant needs is
+    checked by the endpoint, which answers OAuth-style 400s rather than 422s."""
+
+    grant_type: str | None = Field(default=None, examples=["password"])
+    username: str | None = Field(default=None, description="grant_type=password")
+    password: str | None = Field(default=None, description="grant_type=password")
+    refresh_token: str | None = Field(default=None, description="grant_type=refresh_token")
+
+
 class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a token type, not a secret)
