@@ -75,7 +75,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         repo = AuthRepository(state["db"])
         keys = KeyRing(repo, key_box(settings), reload_seconds=settings.key_reload_seconds)
         # Loading makes the first key on a fresh database (safely, if several instances start).
-        await keys.reload()
+        try:
+            await keys.reload()
+        except asyncpg.UndefinedTableError as exc:
+            raise RuntimeError(
+                "auth's tables are missing: run `python -m services.auth setup` first"
+            ) from exc
         hashing = PasswordHashing(settings)
         service = AuthService(
             settings=settings, repo=repo, redis=state["redis"], keys=keys, hashing=hashing
