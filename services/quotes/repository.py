@@ -9,6 +9,7 @@ index on `seq` — no scan, whatever the table's size.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,33 +45,59 @@ ON CONFLICT (text_hash) DO NOTHING
 RETURNING seq, {_QUOTE_COLUMNS}
 """  # noqa: S608 (constant column list)
 
-_SEARCH = f"""
+# What a query is: its tsquery (as text), its number of nodes (0: only stop words; 1: one word),
+# and whether an index can serve it ('T' when it only excludes words, like "-love").
+_PARSE = """
+SELECT q::text AS query, numnode(q) AS nodes, querytree(q) <> 'T' AS indexable
+FROM websearch_to_tsquery('english', $1) AS q
+"""
+
+# The headline of a quote for query $Q: a short quote whole, a long one by its best fragments.
+_HEADLINE = """ts_headline('english', quote.text, {query},
+                   CASE WHEN char_length(quote.text) <= $4 THEN $5 ELSE $6 END) AS marked"""
+
+# Any query: every match ranked (ts_rank, plus 1 when the quote holds the words as a phrase, in
+# order), counted in the same pass. Cost grows with the number of matches.
+_SEARCH_ANY = f"""
 WITH query AS (
     SELECT websearch_to_tsquery('english', $1) AS q, phraseto_tsquery('english', $1) AS phrase
 ), ranked AS (
-    SELECT {_QUOTE_COLUMNS},
-           -- The quote holding the words as a phrase, in order, comes before the others.
-           ts_rank(quote.search, query.q)
+    SELECT quote.id,
+           ts_rank(quote.search, query.q)::float8
              + CASE WHEN quote.search @@ query.phrase THEN 1 ELSE 0 END AS rank,
            count(*) OVER () AS total
     FROM quote, query
     WHERE quote.search @@ query.q
-    ORDER BY rank DESC, id DESC
+    ORDER BY rank DESC, quote.id DESC
     LIMIT $2 OFFSET $3
 )
-SELECT ranked.*,
-       ts_headline('english', ranked.text, query.q,
-                   CASE WHEN char_length(ranked.text) <= $5 THEN $6 ELSE $4 END) AS marked
-FROM ranked, query
+SELECT {_QUOTE_COLUMNS.replace("id,", "quote.id,")}, ranked.rank, ranked.total,
+       {_HEADLINE.format(query="query.q")}
+FROM ranked JOIN quote USING (id), query
 ORDER BY ranked.rank DESC, ranked.id DESC
 """  # noqa: S608 (constant column list)
 
-# Matched words between MARK_START and MARK_STOP, which stored text never holds (text.py). A short
-# quote is shown whole; a long one by its best fragments.
+# One word: its best quotes are the first entries of its range of quote_term (same order and
+# rank as _SEARCH_ANY: a one-word query is its own phrase), its count one row of term_stat.
+_SEARCH_ONE_WORD = f"""
+WITH top AS (
+    SELECT quote_id, score FROM quote_term
+    WHERE lexeme = $1
+    ORDER BY score DESC, quote_id DESC
+    LIMIT $2 OFFSET $3
+)
+SELECT {_QUOTE_COLUMNS.replace("id,", "quote.id,")}, top.score::float8 + 1 AS rank,
+       {_HEADLINE.format(query="lexeme_query($1)")}
+FROM top JOIN quote ON quote.id = top.quote_id
+ORDER BY top.score DESC, top.quote_id DESC
+"""  # noqa: S608 (constant column list)
+
+# Matched words between MARK_START and MARK_STOP, which stored text never holds (text.py).
 _MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_STOP}"'
 _HEADLINE_WHOLE = f"{_MARKS}, HighlightAll=true"
 _HEADLINE_FRAGMENTS = f'{_MARKS}, MaxWords=60, MinWords=25, MaxFragments=3, FragmentDelimiter=" … "'
 _WHOLE_UP_TO_CHARS = 600
+_TSQUERY_ESCAPE = re.compile(r"''|\\\\")
 
 # For each query word that is no word of any quote: the most similar word that is.
 _CORRECTIONS = """
@@ -129,6 +156,27 @@ def _quote(row: asyncpg.Record) -> Quote:
         author=row["author"],
         source=row["source"],
         added_at=row["added_at"],
+    )
+
+
+class NotSearchable(ValueError):
+    """A query that only excludes words ("-love"): no index can find its matches."""
+
+
+def _single_lexeme(tsquery: str) -> str | None:
+    """The lexeme of a one-operand tsquery's text (`'it''s'` → `it's`), or None."""
+    if len(tsquery) < 2 or tsquery[0] != "'" or tsquery[-1] != "'":
+        return None
+    return _TSQUERY_ESCAPE.sub(lambda m: m.group(0)[0], tsquery[1:-1])
+
+
+def _page(total: int, rows: list[asyncpg.Record]) -> SearchPage:
+    return SearchPage(
+        total=total,
+        rows=[
+            SearchRow(quote=_quote(row), rank=float(row["rank"]), marked=row["marked"])
+            for row in rows
+        ],
     )
 
 
@@ -254,22 +302,28 @@ class QuotesRepository:
             return True
 
     async def search(self, *, query: str, limit: int, offset: int) -> SearchPage:
-        rows = await self.pool.fetch(
-            _SEARCH, query, limit, offset, _HEADLINE_FRAGMENTS, _WHOLE_UP_TO_CHARS, _HEADLINE_WHOLE
-        )
+        parsed = await self.pool.fetchrow(_PARSE, query)
+        assert parsed is not None
+        if parsed["nodes"] == 0:
+            return SearchPage(total=0, rows=[])
+        if not parsed["indexable"]:
+            raise NotSearchable(query)
+        headline = (_WHOLE_UP_TO_CHARS, _HEADLINE_WHOLE, _HEADLINE_FRAGMENTS)
+        lexeme = _single_lexeme(parsed["query"]) if parsed["nodes"] == 1 else None
+        if lexeme is not None:
+            total = await self.pool.fetchval(
+                "SELECT quotes FROM term_stat WHERE lexeme = $1", lexeme
+            )
+            rows = await self.pool.fetch(_SEARCH_ONE_WORD, lexeme, limit, offset, *headline)
+            return _page(int(total or 0), rows)
+        rows = await self.pool.fetch(_SEARCH_ANY, query, limit, offset, *headline)
         if rows:
             total = int(rows[0]["total"])
         elif offset > 0:
             total = await self.count_matches(query=query)
         else:
             total = 0
-        return SearchPage(
-            total=total,
-            rows=[
-                SearchRow(quote=_quote(row), rank=float(row["rank"]), marked=row["marked"])
-                for row in rows
-            ],
-        )
+        return _page(total, rows)
 
     async def count_matches(self, *, query: str) -> int:
         return int(

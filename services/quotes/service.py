@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.quotes.fortune import parse_fortunes
-from services.quotes.repository import NewQuote, QuotesRepository
+from services.quotes.repository import NewQuote, NotSearchable, QuotesRepository
 from services.quotes.schemas import ImportResult, Quote, QuoteIn, SearchHit, SearchResult
 from services.quotes.text import highlighted_html
 from shared.errors import NotFound, Unprocessable
@@ -74,7 +74,12 @@ class QuotesService:
         return retried.model_copy(update={"corrected": corrected}) if retried.total else result
 
     async def _search(self, query: str, limit: int, offset: int) -> SearchResult:
-        page = await self.repository.search(query=query, limit=limit, offset=offset)
+        try:
+            page = await self.repository.search(query=query, limit=limit, offset=offset)
+        except NotSearchable as exc:
+            raise Unprocessable(
+                "q: the query only leaves words out; add a word to look for"
+            ) from exc
         return SearchResult(
             total=page.total,
             items=[

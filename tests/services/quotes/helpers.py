@@ -54,8 +54,8 @@ async def empty_tables(stores: Stores) -> None:
     conn = await connect(stores)
     try:
         await conn.execute(
-            """TRUNCATE quote, sighting, source_status, quote_word, first_run_step
-               RESTART IDENTITY;
+            """TRUNCATE quote, sighting, source_status, quote_word, first_run_step, quote_term,
+                   term_stat RESTART IDENTITY;
                UPDATE quote_counter SET last_seq = 0"""
         )
     finally:

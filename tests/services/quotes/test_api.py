@@ -391,3 +391,45 @@ async def test_search_page_renders_results_without_javascript(
     assert "A random quote." in drawn.text
     script = await client.get("/quotes/static/quotes.js")
     assert script.status_code == 200
+
+
+async def test_one_word_search_ranks_every_match_by_ts_rank(
+    client: httpx2.AsyncClient, stores: Stores, issuer: TokenIssuer
+) -> None:
+    ids = await add_quotes(
+        stores,
+        [
+            "Time is money.",
+            "Time, time, time: see what's become of me.",
+            "There is never enough time to do it right, but always time to do it over.",
+            "Lost time is never found again, said the time keeper about time.",
+            "Nothing about clocks here.",
+        ],
+    )
+    one_word = (await client.get("/quotes/search", params={"q": "times"})).json()
+    # Served from the precomputed ranks; the same as ranking every match with ts_rank.
+    conn = await connect(stores)
+    try:
+        expected = await conn.fetch(
+            """SELECT id, ts_rank(search, 'time')::float8 + 1 AS rank FROM quote
+               WHERE search @@ 'time' ORDER BY rank DESC, id DESC"""
+        )
+    finally:
+        await conn.close()
+    assert one_word["total"] == 4
+    assert [i["id"] for i in one_word["items"]] == [row["id"] for row in expected]
+    assert [i["rank"] for i in one_word["items"]] == pytest.approx([r["rank"] for r in expected])
+    assert one_word["items"][0]["snippet"].count("<mark>") >= 3
+
+    admin = {"Authorization": f"Bearer {issuer.issue(roles=('admin',))}"}
+    await client.delete(f"/quotes/{ids[1]}", headers=admin)
+    after = (await client.get("/quotes/search", params={"q": "time"})).json()
+    assert after["total"] == 3
+    assert ids[1] not in {item["id"] for item in after["items"]}
+    paged = (await client.get("/quotes/search", params={"q": "time", "offset": 2})).json()
+    assert (paged["total"], len(paged["items"])) == (3, 1)
+
+
+async def test_a_query_that_only_excludes_words_is_422(client: httpx2.AsyncClient) -> None:
+    body = assert_problem(await client.get("/quotes/search", params={"q": "-love"}), 422)
+    assert "leaves words out" in str(body["detail"])
