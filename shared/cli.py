@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,9 +41,12 @@ def serve(settings: ServiceSettings, app_factory: str, *, ws: str = "auto") -> N
         http="httptools",
         ws=ws,
         log_config=None,
-        # The gateway sets X-Forwarded-For; only it talks to services directly.
+        # The gateway sets X-Forwarded-For; only it talks to services directly. Where it reaches
+        # them from another address (containers, pods), FORWARDED_ALLOW_IPS (uvicorn's own name)
+        # lists it; otherwise every client would look like the gateway (one login-throttle
+        # bucket for everyone, say).
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1,::1",
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
         timeout_graceful_shutdown=10,
     )
 
