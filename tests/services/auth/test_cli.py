@@ -12,6 +12,7 @@ from tests.services.auth.conftest import (
     AuthServer,
     assert_problem,
     me,
+    new_address,
     new_username,
     run_cli,
     tokens_for,
@@ -100,5 +101,20 @@ async def test_serve_runs_the_service_on_its_configured_port(
             tokens = await tokens_for(http, username, PASSWORD)
             assert (await me(http, tokens["access_token"])).status_code == 200
             assert_problem(await me(http, "not-a-token"), 401)
+            # Served this way, the client address is the gateway's X-Forwarded-For: one client
+            # locked out leaves the others (all arriving from the gateway's address) alone.
+            locked, other = new_address(), new_address()
+            for _ in range(auth_server.settings.throttle_ip_failures):
+                await _guess(http, locked)
+            assert_problem(await _guess(http, locked), 429)
+            assert_problem(await _guess(http, other), 401)
     finally:
         process.stop()
+
+
+async def _guess(http: httpx2.AsyncClient, address: str) -> httpx2.Response:
+    return await http.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": new_username(), "password": "a guess"},
+        headers={"X-Forwarded-For": address},
+    )
