@@ -4,6 +4,9 @@ a request to one instance of its service with aiohttp's client and streams both 
 Small bodies (the common case) are moved in one piece; larger ones flow chunk by chunk with
 backpressure both ways, so memory stays flat whatever their size. Content-Length passes through
 when known (no re-chunking), and bodies are never decoded (compressed bytes pass untouched).
+
+This is the gateway's hot path: it keeps its own request id, metrics and access log rather than
+going through middleware layers, and it skips every check that has nothing to check.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp import ClientSession
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
+from gateway.accesslog import AccessLog
 from gateway.guard import Guard, bearer_token
 from gateway.headers import client_response_headers, upstream_request_headers
 from gateway.policy import Access, Limits, access_for
@@ -29,7 +33,6 @@ from shared.errors import ProblemError
 from shared.metrics import LATENCY, REQUESTS
 from shared.request_id import from_scope, request_id_var
 
-access_logger = logging.getLogger("access")
 logger = logging.getLogger(__name__)
 
 # Bodies up to this size are read whole and sent in one write; larger ones are streamed.
@@ -40,12 +43,14 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-class ProblemSender(Protocol):
-    """Answers a problem+json and returns its status."""
+class Reject(Exception):
+    """Answer with a problem+json instead of forwarding (or instead of a broken answer)."""
 
-    async def __call__(
-        self, status: int, detail: str, extra: dict[str, str] | None = None
-    ) -> int: ...
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
 
 
 class BodyTooLarge(Exception):
@@ -58,10 +63,11 @@ class ClientGone(Exception):
 
 @dataclass
 class Runtime:
-    """What the lifespan opens for the proxy: the upstream client and the request guard."""
+    """What the lifespan opens for the proxy: the upstream client, the request guard, the log."""
 
     session: ClientSession | None = None
     guard: Guard | None = None
+    access_log: AccessLog | None = None
 
 
 @dataclass
@@ -98,6 +104,26 @@ class _StreamedBody:
             chunk, more = message.get("body", b""), message.get("more_body", False)
 
 
+class _Metrics:
+    """Prometheus children cached per (method, route, status): `labels()` takes a lock and
+    builds a key on every call, which the hot path can do without."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels("gateway", method, route, str(status)),
+                LATENCY.labels("gateway", method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+
+
 class HttpProxy:
     def __init__(
         self,
@@ -106,13 +132,16 @@ class HttpProxy:
         limits: dict[str, Limits],
         runtime: Runtime,
         connect_timeout_s: float,
-        access_log: bool,
+        checks_public_routes: bool,
     ) -> None:
         self.pools = pools
         self.limits = limits
         self.runtime = runtime
         self.connect_timeout_s = connect_timeout_s
-        self.access_log = access_log
+        # With no per-address limit, a public route has nothing to check in Redis.
+        self.checks_public_routes = checks_public_routes
+        self.metrics = _Metrics()
+        self.routes = {service: f"/{service}" for service in pools}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
@@ -131,35 +160,40 @@ class HttpProxy:
         context = request_id_var.set(request_id)
         status = CLIENT_CLOSED
         try:
-            status = await self._handle(scope, receive, send, service, request_id.encode())
+            try:
+                status = await self._forward(scope, receive, send, service, request_id)
+            except Reject as reject:
+                status = reject.status
+                await send_problem(
+                    send,
+                    reject.status,
+                    reject.detail,
+                    instance=scope["path"],
+                    request_id=request_id.encode(),
+                    headers=reject.headers,
+                )
         finally:
             elapsed = time.perf_counter() - started
-            method, route = scope["method"], f"/{service}"
-            REQUESTS.labels("gateway", method, route, str(status)).inc()
-            LATENCY.labels("gateway", method, route).observe(elapsed)
-            if self.access_log:
-                access_logger.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000)
+            method = scope["method"]
+            self.metrics.record(method, self.routes[service], status, elapsed)
+            access_log = self.runtime.access_log
+            if access_log is not None:
+                access_log.write(
+                    request_id, f"{method} {scope['path']} {status} {elapsed * 1000:.1f}ms"
+                )
             request_id_var.reset(context)
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, service: str, request_id: bytes
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, service: str, request_id: str
     ) -> int:
         method: str = scope["method"]
         path: str = scope["path"]
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         limits = self.limits[service]
         pool = self.pools[service]
-
-        async def problem(status: int, detail: str, extra: dict[str, str] | None = None) -> int:
-            await send_problem(
-                send, status, detail, instance=path, request_id=request_id, headers=extra
-            )
-            return status
-
         if not pool.deployed:
-            return await problem(
-                503, f"The {service} service is not deployed here", {"Retry-After": "60"}
-            )
+            raise Reject(503, f"The {service} service is not deployed here", {"Retry-After": "60"})
+
         content_length: int | None = None
         has_body = False
         for name, value in headers:
@@ -167,27 +201,16 @@ class HttpProxy:
                 try:
                     content_length = int(value)
                 except ValueError:
-                    return await problem(400, "Content-Length is not a number")
+                    raise Reject(400, "Content-Length is not a number") from None
                 has_body = content_length > 0
             elif name == b"transfer-encoding":
                 has_body = True
         if content_length is not None and content_length > limits.max_body_bytes:
-            return await problem(413, _too_large(limits.max_body_bytes))
+            raise Reject(413, _too_large(limits.max_body_bytes))
 
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
-        guard = self.runtime.guard
-        assert guard is not None
-        assert self.runtime.session is not None
-        needs_token = access_for(method, path) is Access.TOKEN
-        try:
-            await guard.check(
-                client_ip=client_ip,
-                token=bearer_token(headers, b"", websocket=False) if needs_token else None,
-                needs_token=needs_token,
-            )
-        except ProblemError as exc:
-            return await problem(exc.status, exc.detail, exc.headers)
+        await self._check(method, path, headers, client_ip)
 
         body: bytes | _StreamedBody | None = None
         if has_body:
@@ -196,70 +219,71 @@ class HttpProxy:
             except ClientGone:
                 return CLIENT_CLOSED
             except BodyTooLarge:
-                return await problem(413, _too_large(limits.max_body_bytes))
+                raise Reject(413, _too_large(limits.max_body_bytes)) from None
 
         forwarded = upstream_request_headers(
-            headers,
-            client_ip=client_ip,
-            scheme=scope.get("scheme", "http"),
-            request_id=request_id.decode(),
+            headers, client_ip=client_ip, scheme=scope["scheme"], request_id=request_id
         )
-        target = scope.get("raw_path") or path.encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
-        return await self._exchange(
-            scope,
-            receive,
-            send,
-            service,
-            pool,
-            limits,
-            forwarded,
-            target,
-            body,
-            problem,
-            request_id,
+        target = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        timeout = self._timeout(limits.timeout_for(method, path))
+        response, streamed = await self._send_upstream(
+            service, pool, method, target, forwarded, body, timeout, limits
         )
+        if response is None:
+            return CLIENT_CLOSED
+        return await _relay(response, method, receive, send, streamed, request_id.encode())
 
-    async def _exchange(
+    async def _check(
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], client_ip: str
+    ) -> None:
+        needs_token = access_for(method, path) is Access.TOKEN
+        if not needs_token and not self.checks_public_routes:
+            return
+        guard = self.runtime.guard
+        assert guard is not None
+        token = bearer_token(headers, b"", websocket=False) if needs_token else None
+        try:
+            await guard.check(client_ip=client_ip, token=token, needs_token=needs_token)
+        except ProblemError as exc:
+            raise Reject(exc.status, exc.detail, exc.headers) from None
+
+    async def _send_upstream(
         self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
         service: str,
         pool: UpstreamPool,
-        limits: Limits,
+        method: str,
+        target: str,
         forwarded: list[tuple[str, str]],
-        target: bytes,
         body: bytes | _StreamedBody | None,
-        problem: ProblemSender,
-        request_id: bytes,
-    ) -> int:
-        method: str = scope["method"]
+        read_timeout: aiohttp.ClientTimeout,
+        limits: Limits,
+    ) -> tuple[aiohttp.ClientResponse | None, _StreamedBody | None]:
+        """The upstream's response (None when the client left), trying instances in turn."""
         session = self.runtime.session
         assert session is not None
-        timeout = self._timeout(limits.timeout_for(method, scope["path"]))
         streamed = body if isinstance(body, _StreamedBody) else None
         for instance in pool.candidates():
-            url = URL(instance.base_url + target.decode("latin-1"), encoded=True)
+            url = URL(instance.base_url + target, encoded=True)
             try:
-                response = await _request(session, method, url, forwarded, body, timeout)
+                response = await _request(session, method, url, forwarded, body, read_timeout)
+                return response, streamed
             except aiohttp.ClientConnectorError:
                 pool.mark_down(instance)
                 if streamed is not None and streamed.started:
-                    return await problem(502, f"The {service} service could not be reached")
+                    raise Reject(502, f"The {service} service could not be reached") from None
                 continue
             except (BodyTooLarge, ClientGone, TimeoutError, aiohttp.ClientError) as exc:
                 if isinstance(exc, BodyTooLarge) or (streamed and streamed.too_large):
-                    return await problem(413, _too_large(limits.max_body_bytes))
+                    raise Reject(413, _too_large(limits.max_body_bytes)) from None
                 if isinstance(exc, ClientGone) or (streamed and streamed.client_gone):
-                    return CLIENT_CLOSED
+                    return None, streamed
                 if isinstance(exc, TimeoutError):
-                    return await problem(504, f"The {service} service did not answer in time")
+                    raise Reject(504, f"The {service} service did not answer in time") from None
                 logger.warning("%s upstream %s failed: %r", service, instance.base_url, exc)
-                return await problem(502, f"The {service} service failed to answer")
-            return await _relay(response, scope, receive, send, body, request_id, problem)
-        return await problem(
+                raise Reject(502, f"The {service} service failed to answer") from None
+        raise Reject(
             503,
             f"The {service} service is not reachable",
             {"Retry-After": str(pool.retry_after())},
@@ -312,19 +336,18 @@ async def _read_body(
 
 async def _relay(
     response: aiohttp.ClientResponse,
-    scope: Scope,
+    method: str,
     receive: Receive,
     send: Send,
-    body: bytes | _StreamedBody | None,
+    body: _StreamedBody | None,
     request_id: bytes,
-    problem: ProblemSender,
 ) -> int:
     status = response.status
     headers = client_response_headers(response.raw_headers, request_id=request_id)
     started = False
     try:
         length = response.content_length
-        if scope["method"] == "HEAD" or status in _NO_BODY_STATUS or length == 0:
+        if method == "HEAD" or status in _NO_BODY_STATUS or length == 0:
             started = True
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
@@ -340,7 +363,7 @@ async def _relay(
     except (aiohttp.ClientError, TimeoutError) as exc:
         response.close()
         if not started:
-            return await problem(502, "The upstream broke off its answer")
+            raise Reject(502, "The upstream broke off its answer") from None
         # Mid-body nothing honest can be said any more: returning with the body unfinished makes
         # the server close the connection short, which the client sees as a truncated response.
         logger.warning("upstream response broke off: %r", exc)
@@ -350,15 +373,12 @@ async def _relay(
 
 
 async def _stream_response(
-    response: aiohttp.ClientResponse,
-    receive: Receive,
-    send: Send,
-    body: bytes | _StreamedBody | None,
+    response: aiohttp.ClientResponse, receive: Receive, send: Send, body: _StreamedBody | None
 ) -> None:
     # uvicorn drops writes once the client has gone; a watcher on receive() notices that, so a
     # large download from the upstream stops instead of running on for nobody.
     watcher: asyncio.Task[None] | None = None
-    if not isinstance(body, _StreamedBody) or body.finished:
+    if body is None or body.finished:
         watcher = asyncio.ensure_future(_until_disconnect(receive))
     try:
         async for chunk in response.content.iter_any():

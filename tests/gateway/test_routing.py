@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 
 import httpx2
 
@@ -59,11 +60,14 @@ async def test_request_id_travels_client_service_log_and_back(
     response = await client.get("/quotes/echo", headers={"X-Request-ID": "trace-me-1234"})
     assert response.headers["x-request-id"] == "trace-me-1234"
     assert header_map(response.json())["x-request-id"] == "trace-me-1234"
-    logged = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
-    assert any(
-        e["request_id"] == "trace-me-1234" and e["msg"].startswith("GET /quotes/echo 200")
-        for e in logged
-    )
+    # Access lines are written in batches: poll the log for ours.
+    deadline = time.monotonic() + 10
+    while not any(
+        e.get("request_id") == "trace-me-1234" and e["msg"].startswith("GET /quotes/echo 200")
+        for e in (json.loads(line) for line in gateway.log().splitlines() if line.startswith("{"))
+    ):
+        assert time.monotonic() < deadline, "the access line never reached the log"
+        await asyncio.sleep(0.05)
 
 
 async def test_an_insane_request_id_is_replaced(client: httpx2.AsyncClient) -> None:
