@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import aiormq
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -184,6 +188,28 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return problem_response(422, detail=detail, instance=request.url.path, errors=errors)
 
 
+# A store that does not answer is the service's trouble, not the client's: 503 + Retry-After
+# rather than a bare 500.
+STORE_UNREACHABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    aiormq.exceptions.AMQPConnectionError,
+    ConnectionError,
+)
+
+
+async def _on_store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("a store is unreachable: %s: %s", type(exc).__name__, exc)
+    return problem_response(
+        503,
+        detail="A dependency of the service is not reachable",
+        instance=request.url.path,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(500, instance=request.url.path)
@@ -193,4 +219,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for error in STORE_UNREACHABLE:
+        app.add_exception_handler(error, _on_store_unreachable)
     app.add_exception_handler(Exception, _on_unexpected)

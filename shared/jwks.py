@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 from joserfc import jwt
@@ -52,27 +52,22 @@ def revoked_session_key(namespace: str, session_id: str) -> str:
     return key(namespace, "auth", "revoked-sid", session_id)
 
 
-class JwksVerifier:
+class KeySource(Protocol):
+    """Where a verifier gets its public keys. `kid` is the key id of the token at hand: a source
+    that does not know it may look again (keys rotate)."""
+
+    async def key_set(self, kid: str | None) -> KeySet: ...
+
+
+class RemoteKeySet:
+    """The JWKS of the auth service over HTTP: cached, refetched on an unknown `kid`."""
+
     def __init__(
-        self,
-        *,
-        jwks_url: str,
-        issuer: str,
-        audience: str,
-        http: httpx2.AsyncClient,
-        refetch_interval: float = 10.0,
-        leeway: int = 30,
+        self, *, jwks_url: str, http: httpx2.AsyncClient, refetch_interval: float = 10.0
     ) -> None:
         self.jwks_url = jwks_url
         self.http = http
         self.refetch_interval = refetch_interval
-        self.registry = JWTClaimsRegistry(
-            leeway=leeway,
-            iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": audience},
-            exp={"essential": True},
-            sub={"essential": True},
-        )
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -87,22 +82,34 @@ class JwksVerifier:
         self._keys, self._fetched_at = keys, time.monotonic()
         return keys
 
-    async def _key_set(self, kid: str | None) -> KeySet:
+    async def key_set(self, kid: str | None) -> KeySet:
         keys = self._keys
-        if keys is not None and _has_kid(keys, kid):
+        if keys is not None and has_kid(keys, kid):
             return keys
         async with self._lock:
             keys = self._keys
             stale = time.monotonic() - self._fetched_at >= self.refetch_interval
-            if keys is None or (stale and not _has_kid(keys, kid)):
+            if keys is None or (stale and not has_kid(keys, kid)):
                 keys = await self._fetch()
         return keys
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: int = 30) -> None:
+        self.keys = keys
+        self.registry = JWTClaimsRegistry(
+            leeway=leeway,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
 
     async def verify(self, token: str) -> Principal:
         try:
             kid = _unverified_kid(token)
-            keys = await self._key_set(kid)
-            if not _has_kid(keys, kid):
+            keys = await self.keys.key_set(kid)
+            if not has_kid(keys, kid):
                 raise Unauthorized("The token was signed with an unknown key")
             decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
             self.registry.validate(decoded.claims)
@@ -113,13 +120,30 @@ class JwksVerifier:
         return _principal(decoded.claims)
 
 
+class JwksVerifier(TokenVerifier):
+    """A `TokenVerifier` over the auth service's JWKS URL: what every service but auth uses."""
+
+    def __init__(
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        http: httpx2.AsyncClient,
+        refetch_interval: float = 10.0,
+        leeway: int = 30,
+    ) -> None:
+        remote = RemoteKeySet(jwks_url=jwks_url, http=http, refetch_interval=refetch_interval)
+        super().__init__(remote, issuer=issuer, audience=audience, leeway=leeway)
+
+
 def _unverified_kid(token: str) -> str | None:
     header = extract_compact(token.encode("ascii")).protected
     kid = header.get("kid")
     return kid if isinstance(kid, str) else None
 
 
-def _has_kid(keys: KeySet, kid: str | None) -> bool:
+def has_kid(keys: KeySet, kid: str | None) -> bool:
     return kid is not None and any(k.kid == kid for k in keys.keys)
 
 

@@ -10,10 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from services.auth.config import AuthSettings
 from services.auth.keys import KeyRing, key_box
@@ -21,10 +18,9 @@ from services.auth.passwords import PasswordHashing
 from services.auth.repository import AuthRepository
 from services.auth.routes import router
 from services.auth.service import AuthService
-from services.auth.tokens import KeyRingVerifier
 from shared.app import State, create_service_app
-from shared.errors import problem_response
 from shared.health import CheckResult
+from shared.jwks import TokenVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -39,27 +35,6 @@ async def _clean_up_periodically(repo: AuthRepository, interval: float) -> None:
             # Housekeeping must not take the service down; the next round tries again.
             logger.exception("cleaning up expired logins and keys failed")
         await asyncio.sleep(interval)
-
-
-# A store that does not answer is the service's trouble, not the client's: 503 + Retry-After
-# rather than a bare 500.
-_STORE_UNREACHABLE: tuple[type[Exception], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    ConnectionError,
-)
-
-
-async def _store_unreachable(request: Request, exc: Exception) -> Response:
-    logger.warning("a store is unreachable: %s: %s", type(exc).__name__, exc)
-    return problem_response(
-        503,
-        detail="A dependency of the service is not reachable",
-        instance=request.url.path,
-        headers={"Retry-After": "5"},
-    )
 
 
 async def _check_signing_key(state: Mapping[str, Any]) -> CheckResult:
@@ -85,9 +60,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         service = AuthService(
             settings=settings, repo=repo, redis=state["redis"], keys=keys, hashing=hashing
         )
-        verifier = KeyRingVerifier(
-            keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience, http=state["http"]
-        )
+        # Auth verifies its own tokens against the ring in memory: same checks, no HTTP round trip.
+        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         cleanup = asyncio.create_task(
             _clean_up_periodically(repo, settings.cleanup_interval_seconds)
         )
@@ -110,6 +84,4 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         extra_lifespan=lifespan,
         readiness_checks={"signing_key": _check_signing_key},
     )
-    for error in _STORE_UNREACHABLE:
-        app.add_exception_handler(error, _store_unreachable)
     return app

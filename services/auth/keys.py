@@ -22,9 +22,11 @@ from joserfc.jwk import KeySet, OKPKey
 from services.auth.config import AuthSettings
 from services.auth.repository import AuthRepository, KeyRecord
 from services.auth.secretbox import SecretBox
-from shared.jwks import ALGORITHM
+from shared.jwks import ALGORITHM, has_kid
 
 KEY_PURPOSE = "signing-key"
+# As shared.jwks.RemoteKeySet: made-up kids must not turn into a flood of database reads.
+UNKNOWN_KID_REREAD_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class KeyRing:
         self._snapshot: _Snapshot | None = None
         self._decrypted: dict[str, SigningKey] = {}
         self._lock = asyncio.Lock()
+        self._reread_at = 0.0
 
     async def _current(self) -> _Snapshot:
         snapshot = self._snapshot
@@ -172,3 +175,14 @@ class KeyRing:
 
     async def public_key_set(self) -> KeySet:
         return (await self._current()).key_set
+
+    async def key_set(self, kid: str | None) -> KeySet:
+        """The ring as a `shared.jwks.KeySource`: a token with an unknown `kid` (a key rotated in
+        by another instance or the CLI) makes it reread the database, at most every
+        `UNKNOWN_KID_REREAD_SECONDS`."""
+        keys = await self.public_key_set()
+        if has_kid(keys, kid) or time.monotonic() - self._reread_at < UNKNOWN_KID_REREAD_SECONDS:
+            return keys
+        self._reread_at = time.monotonic()
+        await self.reload()
+        return await self.public_key_set()

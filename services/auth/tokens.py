@@ -12,13 +12,12 @@ import time
 import uuid
 from typing import Any
 
-import httpx2
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from services.auth.keys import KeyRing, SigningKey
-from shared.jwks import ALGORITHM, JwksVerifier
+from services.auth.keys import SigningKey
+from shared.jwks import ALGORITHM
 
 
 def new_refresh_token() -> tuple[str, bytes]:
@@ -69,27 +68,3 @@ def signed_session_id(token: str, keys: KeySet) -> uuid.UUID | None:
         return uuid.UUID(str(decoded.claims["sid"]))
     except (JoseError, ValueError, TypeError, KeyError):
         return None
-
-
-class KeyRingVerifier(JwksVerifier):
-    """shared's verifier (pinned algorithm, the same claim checks) with the keys taken from the
-    key ring in memory instead of fetched over HTTP. A token with an unknown `kid` (a key rotated
-    in by another instance or the CLI) makes the ring reread the database, at most every
-    `refetch_interval` seconds."""
-
-    def __init__(
-        self, keys: KeyRing, *, issuer: str, audience: str, http: httpx2.AsyncClient
-    ) -> None:
-        super().__init__(jwks_url="", issuer=issuer, audience=audience, http=http)
-        self.keys = keys
-        self._reloaded_at = 0.0
-
-    async def _key_set(self, kid: str | None) -> KeySet:
-        keys = await self.keys.public_key_set()
-        if kid is None or any(key.kid == kid for key in keys.keys):
-            return keys
-        if time.monotonic() - self._reloaded_at < self.refetch_interval:
-            return keys
-        self._reloaded_at = time.monotonic()
-        await self.keys.reload()
-        return await self.keys.public_key_set()

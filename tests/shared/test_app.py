@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.app import create_service_app
-from shared.deps import CurrentUser, DbPool
+from shared.deps import CurrentUser, DbPool, Redis
 from shared.errors import Conflict
 from shared.health import CheckResult
 from shared.settings import ServiceSettings
@@ -45,6 +45,11 @@ async def create_item(item: Item, db: DbPool) -> dict[str, Any]:
 @router.get("/me")
 async def me(user: CurrentUser) -> dict[str, str]:
     return {"user": user.username}
+
+
+@router.post("/hits")
+async def hit(redis: Redis) -> dict[str, int]:
+    return {"hits": int(await redis.incr("demo-hits"))}
 
 
 @router.get("/boom")
@@ -211,6 +216,10 @@ async def test_readiness_fails_when_a_store_is_down(stores: Stores, issuer: Toke
         httpx2.AsyncClient(base_url=base_url) as http,
     ):
         response = await http.get("/readyz")
+        hit = await http.post("/demo/hits")
+    assert hit.status_code == 503
+    assert hit.headers["content-type"] == "application/problem+json"
+    assert hit.headers["retry-after"] == "5"
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["checks"]["redis"]["ok"] is False
