@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from services.quotes.schemas import Quote
 from services.quotes.text import MARK_START, MARK_STOP
 
 _QUOTE_COLUMNS = "id, text, author, source, added_at"
@@ -113,9 +113,39 @@ WHERE NOT EXISTS (SELECT 1 FROM quote_word v WHERE v.word = w.input)
 # The collector's run lock: one instance collects at a time.
 _COLLECTOR_LOCK = "quotes:collector"
 
-# Several rounds only when concurrent deletes move quotes between our two statements.
+# Uniform draws $1 (floats in [0, 1)) mapped onto 1..last_seq; the first $2 distinct numbers, in
+# draw order, with their quotes (a NULL quote where a number is free); and last_seq itself.
+_RANDOM = f"""
+WITH counter AS (
+    SELECT last_seq FROM quote_counter
+), draws AS (
+    SELECT 1 + floor(d.u * counter.last_seq)::int AS seq, d.ord
+    FROM counter, unnest($1::float8[]) WITH ORDINALITY AS d(u, ord)
+), firsts AS (
+    SELECT seq, min(ord) AS ord FROM draws GROUP BY seq ORDER BY min(ord) LIMIT $2
+)
+SELECT firsts.seq, counter.last_seq, {_QUOTE_COLUMNS.replace("id,", "quote.id,")}
+FROM firsts CROSS JOIN counter LEFT JOIN quote ON quote.seq = firsts.seq
+ORDER BY firsts.ord
+"""  # noqa: S608 (constant column list)
+_BY_SEQ = f"SELECT seq, {_QUOTE_COLUMNS} FROM quote WHERE seq = ANY($1::int[])"  # noqa: S608
+# Draws beyond `count` (plus a quarter): enough that duplicates almost never leave the first
+# statement short on a large table.
+_EXTRA_DRAWS = 8
+# Further rounds run only when concurrent deletes keep freeing the numbers drawn.
 _RANDOM_ROUNDS = 4
-_rng = random.SystemRandom()
+# Uniformity is what matters here, not unpredictability: the Mersenne Twister, seeded from the OS.
+_rng = random.Random()  # noqa: S311
+
+
+class QuoteRow(TypedDict):
+    """A stored quote, as the API shows it (schemas.Quote documents it)."""
+
+    id: int
+    text: str
+    author: str | None
+    source: str | None
+    added_at: datetime
 
 
 @dataclass(frozen=True)
@@ -127,7 +157,7 @@ class NewQuote:
 
 @dataclass(frozen=True)
 class SearchRow:
-    quote: Quote
+    quote: QuoteRow
     rank: float
     marked: str
 
@@ -149,14 +179,14 @@ class SourceStatus:
     next_attempt_at: datetime
 
 
-def _quote(row: asyncpg.Record) -> Quote:
-    return Quote(
-        id=row["id"],
-        text=row["text"],
-        author=row["author"],
-        source=row["source"],
-        added_at=row["added_at"],
-    )
+def _quote(row: asyncpg.Record) -> QuoteRow:
+    return {
+        "id": row["id"],
+        "text": row["text"],
+        "author": row["author"],
+        "source": row["source"],
+        "added_at": row["added_at"],
+    }
 
 
 class NotSearchable(ValueError):
@@ -204,7 +234,7 @@ class QuotesRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def get(self, *, quote_id: int) -> Quote | None:
+    async def get(self, *, quote_id: int) -> QuoteRow | None:
         row = await self.pool.fetchrow(
             f"SELECT {_QUOTE_COLUMNS} FROM quote WHERE id = $1",  # noqa: S608
             quote_id,
@@ -214,48 +244,47 @@ class QuotesRepository:
     async def count(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM quote"))
 
-    async def latest(self, *, count: int) -> list[Quote]:
+    async def latest(self, *, count: int) -> list[QuoteRow]:
         rows = await self.pool.fetch(
             f"SELECT {_QUOTE_COLUMNS} FROM quote ORDER BY added_at DESC, id DESC LIMIT $1",  # noqa: S608
             count,
         )
         return [_quote(row) for row in rows]
 
-    async def random(self, *, count: int) -> list[Quote]:
-        """`min(count, total)` distinct quotes, each set of them equally likely."""
-        found: dict[int, asyncpg.Record] = {}
-        order: list[int] = []
-        tried: set[int] = set()
+    async def random(self, *, count: int) -> list[QuoteRow]:
+        """`min(count, total)` distinct quotes, each set of them equally likely, in random order.
+
+        One statement in the usual case: uniform draws of 1..last_seq, the first `count` distinct
+        ones kept. When those fall short (a table not much larger than `count`, or a seq freed by
+        a concurrent delete), the rest is drawn among the numbers not tried yet: the process
+        treats every quote alike, so every set of quotes stays equally likely.
+        """
+        draws = [_rng.random() for _ in range(count + _EXTRA_DRAWS + count // 4)]
         async with self.pool.acquire() as conn:
+            rows = await conn.fetch(_RANDOM, draws, count)
+            last = rows[0]["last_seq"]
+            found = [row for row in rows if row["id"] is not None][: min(count, last)]
+            tried = {row["seq"] for row in rows}
             for _ in range(_RANDOM_ROUNDS):
-                last = await conn.fetchval("SELECT last_seq FROM quote_counter")
                 wanted = min(count, last) - len(found)
-                if wanted <= 0:
-                    break
-                seqs = draw_distinct(last, wanted, tried)
+                seqs = draw_distinct(last, wanted, tried) if wanted > 0 else []
                 if not seqs:
                     break
                 tried.update(seqs)
-                rows = await conn.fetch(
-                    f"SELECT seq, {_QUOTE_COLUMNS} FROM quote WHERE seq = ANY($1::int[])",  # noqa: S608
-                    seqs,
-                )
-                by_seq = {row["seq"]: row for row in rows}
-                for seq in seqs:
-                    row = by_seq.get(seq)
-                    if row is not None and row["id"] not in found:
-                        found[row["id"]] = row
-                        order.append(row["id"])
-                if len(by_seq) == len(seqs):
-                    break
-        return [_quote(found[quote_id]) for quote_id in order]
+                more = await conn.fetch(_BY_SEQ, seqs)
+                by_seq = {row["seq"]: row for row in more}
+                # A delete between two statements may have moved a quote already found.
+                ids = {row["id"] for row in found}
+                found += [by_seq[s] for s in seqs if s in by_seq and by_seq[s]["id"] not in ids]
+                last = await conn.fetchval("SELECT last_seq FROM quote_counter")
+        return [_quote(row) for row in found]
 
     async def insert(
         self,
         conn: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record],
         *,
         quotes: Sequence[NewQuote],
-    ) -> list[Quote]:
+    ) -> list[QuoteRow]:
         """Store the quotes that are new; return those stored. Call inside a transaction."""
         if not quotes:
             return []
@@ -273,11 +302,11 @@ class QuotesRepository:
             )
         return [_quote(row) for row in rows]
 
-    async def insert_many(self, *, quotes: Sequence[NewQuote]) -> list[Quote]:
+    async def insert_many(self, *, quotes: Sequence[NewQuote]) -> list[QuoteRow]:
         async with self.pool.acquire() as conn, conn.transaction():
             return await self.insert(conn, quotes=quotes)
 
-    async def create(self, *, quote: NewQuote) -> tuple[Quote, bool]:
+    async def create(self, *, quote: NewQuote) -> tuple[QuoteRow, bool]:
         """The new quote and True, or the quote already holding that text and False."""
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await self.insert(conn, quotes=[quote])
@@ -340,7 +369,7 @@ class QuotesRepository:
 
     async def record_sightings(
         self, *, source_name: str, url: str, quotes: Sequence[NewQuote]
-    ) -> list[Quote]:
+    ) -> list[QuoteRow]:
         """Store the new quotes and a sighting of every quote found; return the new ones."""
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await self.insert(conn, quotes=quotes)

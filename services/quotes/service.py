@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from services.quotes.fortune import parse_fortunes
-from services.quotes.repository import NewQuote, NotSearchable, QuotesRepository
-from services.quotes.schemas import ImportResult, Quote, QuoteIn, SearchHit, SearchResult
+from services.quotes.repository import NewQuote, NotSearchable, QuoteRow, QuotesRepository
+from services.quotes.schemas import ImportResult, QuoteIn
 from services.quotes.text import highlighted_html
 from shared.errors import NotFound, Unprocessable
 
@@ -30,21 +31,34 @@ def capped(count: int) -> int:
 
 @dataclass(frozen=True)
 class Created:
-    quote: Quote
+    quote: QuoteRow
     created: bool
+
+
+class SearchHit(QuoteRow):
+    rank: float
+    snippet: str
+
+
+class SearchResult(TypedDict):
+    """The body of GET /quotes/search (schemas.SearchResult documents it)."""
+
+    total: int
+    items: list[SearchHit]
+    corrected: str | None
 
 
 class QuotesService:
     def __init__(self, repository: QuotesRepository) -> None:
         self.repository = repository
 
-    async def random(self, *, count: int) -> list[Quote]:
+    async def random(self, *, count: int) -> list[QuoteRow]:
         return await self.repository.random(count=capped(count))
 
-    async def latest(self, *, count: int) -> list[Quote]:
+    async def latest(self, *, count: int) -> list[QuoteRow]:
         return await self.repository.latest(count=capped(count))
 
-    async def get(self, *, quote_id: int) -> Quote:
+    async def get(self, *, quote_id: int) -> QuoteRow:
         quote = await self.repository.get(quote_id=quote_id)
         if quote is None:
             raise NotFound(f"There is no quote {quote_id}")
@@ -65,13 +79,13 @@ class QuotesService:
         if not query:
             raise Unprocessable("q: the search query is empty")
         result = await self._search(query, limit, offset)
-        if result.total or offset:
+        if result["total"] or offset:
             return result
         corrected = await self._corrected(query)
         if corrected is None:
             return result
         retried = await self._search(corrected, limit, offset)
-        return retried.model_copy(update={"corrected": corrected}) if retried.total else result
+        return {**retried, "corrected": corrected} if retried["total"] else result
 
     async def _search(self, query: str, limit: int, offset: int) -> SearchResult:
         try:
@@ -80,15 +94,14 @@ class QuotesService:
             raise Unprocessable(
                 "q: the query only leaves words out; add a word to look for"
             ) from exc
-        return SearchResult(
-            total=page.total,
-            items=[
-                SearchHit(
-                    **row.quote.model_dump(), rank=row.rank, snippet=highlighted_html(row.marked)
-                )
+        return {
+            "total": page.total,
+            "items": [
+                {**row.quote, "rank": row.rank, "snippet": highlighted_html(row.marked)}
                 for row in page.rows
             ],
-        )
+            "corrected": None,
+        }
 
     async def _corrected(self, query: str) -> str | None:
         """The query with its unknown words replaced by the closest known ones, if any changed."""

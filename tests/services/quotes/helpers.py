@@ -71,4 +71,4 @@ async def add_quotes(stores: Stores, texts: Sequence[str]) -> list[int]:
         )
     finally:
         await pool.close()
-    return [quote.id for quote in stored]
+    return [quote["id"] for quote in stored]
