@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -87,3 +88,15 @@ async def test_per_address_rate_limit(strict_gateway: str) -> None:
     assert limited.status_code == 429
     assert limited.headers["content-type"] == PROBLEM
     assert 1 <= int(limited.headers["retry-after"]) <= 30
+
+
+async def test_concurrent_requests_are_counted_exactly(
+    client: httpx2.AsyncClient, issuer: TokenIssuer
+) -> None:
+    # Checks that arrive together share one Redis call: each still counts once.
+    headers = {"Authorization": f"Bearer {issuer.issue(sub=f'burst-{uuid.uuid4().hex}')}"}
+    responses = await asyncio.gather(
+        *(client.get("/chat/echo", headers=headers) for _ in range(USER_LIMIT + 5))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * USER_LIMIT + [429] * 5
