@@ -14,15 +14,20 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2
 }
 
+# --user keeps uv out of the system's Python (Debian marks that one externally managed), except
+# in a virtual environment, which has no user site and whose bin/ is on PATH already.
+user_flag() {
+    python3 -c 'import sys; sys.exit(sys.prefix != sys.base_prefix)' && echo --user || true
+}
+
 pip_install_uv() {
-    # --user keeps it out of the system's Python; Debian marks that one externally managed.
-    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --user --quiet uv
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install $(user_flag) --quiet uv
 }
 
 install_uv() {
     if python3 -m pip --version >/dev/null 2>&1 && pip_install_uv; then return 0; fi
     say "python3 has no pip: trying ensurepip"
-    if python3 -m ensurepip --user >/dev/null 2>&1 && pip_install_uv; then return 0; fi
+    if python3 -m ensurepip $(user_flag) >/dev/null 2>&1 && pip_install_uv; then return 0; fi
     if as_root; then
         apt_install python3-pip && pip_install_uv && return 0
     fi
