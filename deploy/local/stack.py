@@ -38,9 +38,9 @@ FILES = RunFiles(RUN_DIR)
 
 # What each use of the stack needs from Debian besides the servers: {command or path: package}.
 NEEDS: dict[str, dict[str, str]] = {
-    "up": {"/usr/share/games/fortunes/fortunes": "fortunes"},  # the quotes service's first data
+    "up": {"/usr/share/games/fortunes/science": "fortunes"},  # the quotes service's first data
     "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
-    "bench": {"wrk": "wrk", "nginx": "nginx"},  # load generator, reference proxy
+    "bench": {"/usr/bin/wrk": "wrk", "/usr/sbin/nginx": "nginx"},  # load generator, reference proxy
 }
 
 
@@ -121,7 +121,7 @@ def prepare(purpose: str) -> list[str]:
     """OS packages, servers answering, the database; the servers started privately now."""
     needs = dict(NEEDS[purpose])
     if purpose == "up" and not (ROOT / "services" / "quotes").exists():
-        needs.pop("/usr/share/games/fortunes/fortunes")
+        needs.pop("/usr/share/games/fortunes/science")
     ensure_present(needs, why=f"make {purpose}")
     RUN_DIR.mkdir(exist_ok=True)
     return asyncio.run(ensure_servers(RUN_DIR, os.environ))
