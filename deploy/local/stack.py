@@ -38,10 +38,12 @@ FILES = RunFiles(RUN_DIR)
 
 # What each use of the stack needs from Debian besides the servers: {command or path: package}.
 NEEDS: dict[str, dict[str, str]] = {
-    "up": {"/usr/share/games/fortunes/science": "fortunes"},  # the quotes service's first data
+    "up": {},
     "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
     "bench": {"/usr/bin/wrk": "wrk", "/usr/sbin/nginx": "nginx"},  # load generator, reference proxy
 }
+# The quotes service's first-run data, for `make up` once that service exists.
+FORTUNES = {"/usr/share/games/fortunes/science": "fortunes"}
 
 
 # -- what to run --------------------------------------------------------------------------------
@@ -120,8 +122,8 @@ def programs(root: Path = ROOT) -> list[Program]:
 def prepare(purpose: str) -> list[str]:
     """OS packages, servers answering, the database; the servers started privately now."""
     needs = dict(NEEDS[purpose])
-    if purpose == "up" and not (ROOT / "services" / "quotes").exists():
-        needs.pop("/usr/share/games/fortunes/science")
+    if purpose == "up" and "quotes" in discover_services():
+        needs.update(FORTUNES)
     ensure_present(needs, why=f"make {purpose}")
     RUN_DIR.mkdir(exist_ok=True)
     return asyncio.run(ensure_servers(RUN_DIR, os.environ))
