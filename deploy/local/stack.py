@@ -23,10 +23,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from deploy.local.background import RunFiles, running_pid, start_detached, stop_detached
 from deploy.local.packages import SetupError, ensure_present
-from deploy.local.servers import ensure_servers, stop_private_servers
+from deploy.local.servers import ensure_servers, listening, stop_private_servers
 from deploy.local.supervisor import Program, Supervisor, Timing, say
 
 if TYPE_CHECKING:
@@ -129,6 +130,25 @@ def prepare(purpose: str) -> list[str]:
     return asyncio.run(ensure_servers(RUN_DIR, os.environ))
 
 
+def refuse_busy_ports(items: Sequence[Program]) -> None:
+    """A program whose port already answers would only fail to bind, again and again."""
+
+    async def busy() -> list[str]:
+        found = []
+        for program in items:
+            parts = urlsplit(program.ready_url or "")
+            if parts.port and await listening(parts.hostname or "127.0.0.1", parts.port):
+                found.append(f"{program.name} ({parts.hostname}:{parts.port})")
+        return found
+
+    taken = asyncio.run(busy())
+    if taken:
+        raise SetupError(
+            f"port(s) already in use: {', '.join(taken)}. Another stack (`make down` stops a "
+            "detached one)? Or choose other ports: <NAME>_PORT, e.g. GATEWAY_PORT=8100."
+        )
+
+
 def run_setups(root: Path = ROOT) -> None:
     """`python -m services.<name> setup` for each service, in order; stop at the first failure."""
     for name in discover_services(root):
@@ -147,10 +167,11 @@ def up(*, detach: bool, ready_deadline: float) -> int:
     pid = running_pid(FILES)
     if pid is not None:
         raise SetupError(f"a stack already runs (pid {pid}); `make down` stops it")
+    items = programs()
+    refuse_busy_ports(items)
     started = prepare("up")
     try:
         run_setups()
-        items = programs()
         timing = Timing(ready_deadline=ready_deadline)
         if detach:
             started = []  # left running for `make down`
