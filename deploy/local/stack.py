@@ -37,14 +37,16 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run"
 FILES = RunFiles(RUN_DIR)
 
+# Debian's fortunes: the quotes service's first-run data (`make up`, once that service exists)
+# and the corpus of its benchmark.
+FORTUNES = {"/usr/share/games/fortunes/science": "fortunes"}
 # What each use of the stack needs from Debian besides the servers: {command or path: package}.
 NEEDS: dict[str, dict[str, str]] = {
     "up": {},
     "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
-    "bench": {"/usr/bin/wrk": "wrk", "/usr/sbin/nginx": "nginx"},  # load generator, reference proxy
+    # load generator, reference proxy, corpus
+    "bench": {"/usr/bin/wrk": "wrk", "/usr/sbin/nginx": "nginx", **FORTUNES},
 }
-# The quotes service's first-run data, for `make up` once that service exists.
-FORTUNES = {"/usr/share/games/fortunes/science": "fortunes"}
 
 
 # -- what to run --------------------------------------------------------------------------------
