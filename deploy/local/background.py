@@ -1,7 +1,7 @@
 """A supervisor in the background (`make up DETACH=1`) and its end (`make down`).
 
-Its files live in the run folder: the spec of the programs, the state file the supervisor keeps
-(its pid, each program's pid and command line), and its combined output.
+Its files live in the run folder: the spec of the programs, its pid file, the state file the
+supervisor keeps (its pid and state, each program's pid and command line), and its output.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ class RunFiles:
     @property
     def state(self) -> Path:
         return self.run_dir / "stack.json"
+
+    @property
+    def pid(self) -> Path:
+        return self.run_dir / "stack.pid"
 
     @property
     def spec(self) -> Path:
@@ -95,6 +99,7 @@ def start_detached(files: RunFiles, programs: Sequence[Program], timing: Timing)
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+    files.pid.write_text(f"{process.pid}\n")
     deadline = time.monotonic() + timing.ready_deadline + 15
     while time.monotonic() < deadline:
         state = read_state(files)
@@ -138,4 +143,5 @@ def stop_detached(files: RunFiles) -> bool:
     for name, orphan in orphans.items():
         say(f"stopping {name} (pid {orphan}), left behind by its supervisor")
         stop_process(orphan, group=True, deadline_s=10.0)
+    files.pid.unlink(missing_ok=True)
     return pid is not None or bool(orphans)

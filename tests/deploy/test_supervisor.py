@@ -215,10 +215,12 @@ def test_a_detached_stack_runs_until_down_stops_it(tmp_path: Path) -> None:
     pids = [first["pid"], *(first["programs"][n]["pid"] for n in ("web", "sleeper"))]
     assert all(alive(pid) for pid in pids)
     assert running_pid(files) == first["pid"]
+    assert files.pid.read_text() == f"{first['pid']}\n"
     assert stop_detached(files)
     for pid in pids:
         wait_for(lambda pid=pid: not alive(pid), f"pid {pid} gone")
     assert running_pid(files) is None
+    assert not files.pid.exists()
 
     assert start_detached(files, [web, sleeper], timing) == 0
     second = read_state(files)
