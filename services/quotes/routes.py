@@ -41,7 +41,9 @@ def json_response(payload: Any, status_code: int = 200) -> Response:
     )
 
 
-def get_service(request: Request) -> QuotesService:
+async def get_service(request: Request) -> QuotesService:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop that costs more
+    # than this whole lookup.
     return request.state.quotes  # type: ignore[no-any-return]
 
 
