@@ -74,9 +74,6 @@ async def http_status(url: str) -> int | None:
         async with asyncio.timeout(2.0):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                request = (
-                    f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
-                )
                 writer.write(request.encode())
                 await writer.drain()
                 status_line = await reader.readline()
@@ -127,8 +124,8 @@ def kill_group(pid: int, sig: signal.Signals) -> None:
 
 
 def stop_process(pid: int, *, group: bool = False, deadline_s: float = 30.0) -> None:
-    """SIGTERM (to its group, or to it alone: a supervisor stops its programs itself), then
-    SIGKILL to the group when it has not ended by the deadline."""
+    """SIGTERM (to its group, or to it alone: a supervisor stops its programs itself), wait for
+    its end (at most the deadline), then SIGKILL to its group: whatever is left of it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if group:
             os.killpg(pid, signal.SIGTERM)
@@ -162,7 +159,7 @@ class Supervisor:
         self.state_file = state_file
         self.state = "starting"
         self._running = {p.name: _Running() for p in self.programs}
-        self._width = max((len(p.name) for p in self.programs), default=5)
+        self._width = max([len("stack"), *(len(p.name) for p in self.programs)])
         self._stop = asyncio.Event()
         self._watches: set[asyncio.Task[None]] = set()
 
