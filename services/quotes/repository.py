@@ -97,6 +97,9 @@ _MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_STOP}"'
 _HEADLINE_WHOLE = f"{_MARKS}, HighlightAll=true"
 _HEADLINE_FRAGMENTS = f'{_MARKS}, MaxWords=60, MinWords=25, MaxFragments=3, FragmentDelimiter=" … "'
 _WHOLE_UP_TO_CHARS = 600
+# A query of several very common words joined by `or` can match most quotes, and ranking them all
+# takes seconds at a million rows: past this, asyncpg cancels the query.
+_SEARCH_ANY_TIMEOUT = 5.0
 _TSQUERY_ESCAPE = re.compile(r"''|\\\\")
 
 # For each query word that is no word of any quote: the most similar word that is.
@@ -191,6 +194,10 @@ def _quote(row: asyncpg.Record) -> QuoteRow:
 
 class NotSearchable(ValueError):
     """A query that only excludes words ("-love"): no index can find its matches."""
+
+
+class TooBroad(ValueError):
+    """A query of several words whose matches are too many to rank in time ("a or b or c ...")."""
 
 
 def _single_lexeme(tsquery: str) -> str | None:
@@ -345,7 +352,12 @@ class QuotesRepository:
             )
             rows = await self.pool.fetch(_SEARCH_ONE_WORD, lexeme, limit, offset, *headline)
             return _page(int(total or 0), rows)
-        rows = await self.pool.fetch(_SEARCH_ANY, query, limit, offset, *headline)
+        try:
+            rows = await self.pool.fetch(
+                _SEARCH_ANY, query, limit, offset, *headline, timeout=_SEARCH_ANY_TIMEOUT
+            )
+        except TimeoutError as exc:
+            raise TooBroad(query) from exc
         if rows:
             total = int(rows[0]["total"])
         elif offset > 0:

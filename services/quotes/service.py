@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import TypedDict
 
 from services.quotes.fortune import parse_fortunes
-from services.quotes.repository import NewQuote, NotSearchable, QuoteRow, QuotesRepository
+from services.quotes.repository import (
+    NewQuote,
+    NotSearchable,
+    QuoteRow,
+    QuotesRepository,
+)
 from services.quotes.schemas import ImportResult, QuoteIn
 from services.quotes.text import highlighted_html
 from shared.errors import NotFound, Unprocessable
