@@ -7,6 +7,8 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 DETACH ?=
 STACK := $(UV) run --frozen python -m deploy.local.stack
 PYTEST_ARGS ?=
+# `make bench BENCH=gateway` runs bench/gateway_bench.py alone.
+BENCH ?= *
 
 .PHONY: help
 help:
@@ -17,7 +19,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check, import contracts"
 	@echo "make typecheck  mypy (strict)"
 	@echo "make test-native  the C++ tests of native/"
-	@echo "make bench      run the benchmarks, write docs/BENCHMARKS.md"
+	@echo "make bench      run the benchmarks, write docs/BENCHMARKS.md (BENCH=name: one of them)"
 
 # uv (installed when missing) and the locked dependencies.
 .PHONY: sync
@@ -65,7 +67,7 @@ test: prepare-test lint typecheck $(NATIVE_TESTS)
 .PHONY: bench
 bench: sync
 	$(STACK) prepare --for bench
-	@set -e; for module in bench/*_bench.py; do \
+	@set -e; for module in bench/$(BENCH)_bench.py; do \
 		[ -e "$$module" ] || { echo "no benchmarks in bench/"; break; }; \
 		name=$$(basename "$$module" .py); \
 		echo "== bench.$$name"; \
