@@ -68,7 +68,7 @@ test: prepare-test lint typecheck $(NATIVE_TESTS)
 bench: sync
 	$(STACK) prepare --for bench
 	@set -e; for module in bench/$(BENCH)_bench.py; do \
-		[ -e "$$module" ] || { echo "no benchmarks in bench/"; break; }; \
+		[ -e "$$module" ] || { echo "no $$module"; exit 1; }; \
 		name=$$(basename "$$module" .py); \
 		echo "== bench.$$name"; \
 		$(UV) run --frozen python -m "bench.$$name"; \
