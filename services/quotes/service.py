@@ -102,7 +102,11 @@ class QuotesService:
         return {
             "total": page.total,
             "items": [
-                {**row.quote, "rank": row.rank, "snippet": highlighted_html(row.marked)}
+                {
+                    **row.quote,
+                    "rank": row.rank,
+                    "snippet": highlighted_html(row.marked, row.quote["text"]),
+                }
                 for row in page.rows
             ],
             "corrected": None,

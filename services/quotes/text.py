@@ -15,6 +15,10 @@ _OVERSTRIKE = re.compile(r".\x08")
 # ts_headline wraps matched words in these; they cannot occur in stored text (see _CONTROL).
 MARK_START = "\x02"
 MARK_STOP = "\x03"
+# How much of an excerpt's edge must match the quote's for it to count as the quote's own edge.
+_EDGE = 20
+# How much of an excerpt's edge must match the quote's for it to count as the quote's own edge.
+_EDGE = 20
 
 
 def clean_text(text: str) -> str:
@@ -24,8 +28,11 @@ def clean_text(text: str) -> str:
     return _TRAILING_SPACE.sub("", text).strip()
 
 
-def highlighted_html(marked: str) -> str:
-    """HTML of a ts_headline result: the text escaped first, then the marks turned into <mark>."""
-    return (
-        html.escape(marked, quote=True).replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
-    )
+def highlighted_html(marked: str, text: str) -> str:
+    """HTML of a ts_headline result: the text escaped first, then the marks turned into <mark>;
+    an ellipsis where the excerpt cuts the quote's start or end."""
+    plain = marked.replace(MARK_START, "").replace(MARK_STOP, "")
+    lead = "" if text.startswith(plain[:_EDGE]) else "… "
+    trail = "" if text.endswith(plain[-_EDGE:]) else " …"
+    body = html.escape(marked, quote=True)
+    return lead + body.replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>") + trail

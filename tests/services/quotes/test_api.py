@@ -433,3 +433,15 @@ async def test_one_word_search_ranks_every_match_by_ts_rank(
 async def test_a_query_that_only_excludes_words_is_422(client: httpx2.AsyncClient) -> None:
     body = assert_problem(await client.get("/quotes/search", params={"q": "-love"}), 422)
     assert "leaves words out" in str(body["detail"])
+
+
+async def test_a_long_quote_is_shown_by_its_fragments(
+    client: httpx2.AsyncClient, stores: Stores
+) -> None:
+    filler = " ".join(f"filler{i}" for i in range(150))
+    await add_quotes(stores, [f"{filler} the needle is here {filler} and the end."])
+    [hit] = (await client.get("/quotes/search", params={"q": "needle"})).json()["items"]
+    assert "<mark>needle</mark>" in hit["snippet"]
+    assert hit["snippet"].startswith("… ")
+    assert hit["snippet"].endswith(" …")
+    assert len(hit["snippet"]) < len(hit["text"]) / 2
