@@ -50,12 +50,12 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
 
 
-def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    named: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            named.update(token.strip().lower() for token in value.split(b","))
-    return frozenset(named)
+def _connection_tokens(value: bytes) -> frozenset[bytes]:
+    return frozenset(token.strip().lower() for token in value.split(b","))
+
+
+# What `Connection` usually says: nothing beyond what is dropped anyway.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b"upgrade"})
 
 
 def upstream_request_headers(
@@ -67,15 +67,21 @@ def upstream_request_headers(
     websocket: bool = False,
 ) -> list[tuple[str, str]]:
     drop = _WEBSOCKET_DROP if websocket else _REQUEST_DROP
-    extra = _named_by_connection(scope_headers)
     out: list[tuple[str, str]] = []
     host = ""
+    named: frozenset[bytes] = frozenset()
     for name, value in scope_headers:
-        if name == b"host":
-            host = value.decode("latin-1")
-        if name in drop or name in extra:
+        if name in drop:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"connection":
+                named |= _connection_tokens(value)
             continue
         out.append((name.decode("latin-1"), value.decode("latin-1")))
+    if named - _PLAIN_CONNECTION:
+        # Rare: the client named its own hop-by-hop headers; they stop here too.
+        extra = {token.decode("latin-1") for token in named}
+        out = [(name, value) for name, value in out if name not in extra]
     out.append(("x-forwarded-for", client_ip))
     out.append(("x-forwarded-proto", _HTTP_SCHEME.get(scheme, scheme)))
     if host:
@@ -87,13 +93,16 @@ def upstream_request_headers(
 def client_response_headers(
     raw_headers: Iterable[tuple[bytes, bytes]], *, request_id: bytes
 ) -> list[tuple[bytes, bytes]]:
-    raw = tuple(raw_headers)
-    extra = _named_by_connection(raw)
     out: list[tuple[bytes, bytes]] = []
-    for name, value in raw:
+    named: frozenset[bytes] = frozenset()
+    for name, value in raw_headers:
         lower = name.lower()
-        if lower in _RESPONSE_DROP or lower in extra:
+        if lower in _RESPONSE_DROP:
+            if lower == b"connection":
+                named |= _connection_tokens(value)
             continue
         out.append((lower, value))
+    if named - _PLAIN_CONNECTION:
+        out = [(name, value) for name, value in out if name not in named]
     out.append((b"x-request-id", request_id))
     return out
