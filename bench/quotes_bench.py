@@ -340,7 +340,13 @@ def report(
             f"| {label} | {best.p50:.2f} | {best.p99:.2f} | {direct[key].pooled.p99:.2f} "
             f"| {goal_text} | {met} | {gateway} | {baseline} |"
         )
-    lines += ["", f"Gateway: {gateway_note}."]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    cores = os.cpu_count() or 1
+    lines += [
+        "",
+        f"Gateway: {gateway_note}. Load average at the end of the run: {load} ({cores} cores; "
+        "other work shares the machine, which is what the tail latencies mostly show).",
+    ]
     return "\n".join(lines)
 
 
