@@ -91,7 +91,8 @@ async def http_status(url: str) -> int | None:
 
 def say(message: str) -> None:
     """A line of the stack's own, on stderr (programs' lines go to stdout)."""
-    print(f"stack | {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError, ValueError):  # its reader gone: carry on regardless
+        print(f"stack | {message}", file=sys.stderr, flush=True)
 
 
 def describe_exit(code: int) -> str:
@@ -162,6 +163,7 @@ class Supervisor:
         self._width = max([len("stack"), *(len(p.name) for p in self.programs)])
         self._stop = asyncio.Event()
         self._watches: set[asyncio.Task[None]] = set()
+        self._out_gone = False
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -175,8 +177,19 @@ class Supervisor:
         label = f"{'stack':<{self._width}}"
         if self.colour:
             label = f"\x1b[1m{label}\x1b[0m"
-        self.out.write(f"{label} | {message}\n")
-        self.out.flush()
+        self._emit(f"{label} | {message}\n")
+
+    def _emit(self, text: str) -> None:
+        """Write to the terminal or pipe, if it is still there. Its reader may be gone (a `| tee`
+        stopped by the same Ctrl-C): the programs' output is still drained and logged, and the
+        stop goes on."""
+        if self._out_gone:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):
+            self._out_gone = True
 
     async def _pump(self, index: int, program: Program, stream: asyncio.StreamReader) -> None:
         label = self._label(program.name, index)
@@ -196,8 +209,7 @@ class Supervisor:
                 line = raw.decode(errors="replace").rstrip("\r\n")
                 history.append(line)
                 del history[:-20]
-                self.out.write(f"{label} | {line}\n")
-                self.out.flush()
+                self._emit(f"{label} | {line}\n")
                 if log is not None:
                     log.write(line + "\n")
                     log.flush()
@@ -334,8 +346,8 @@ class Supervisor:
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
+            self._stop.set()
             self.say("stopping")
-        self._stop.set()
 
     async def run(self) -> int:
         """Run until stopped (signal or `request_stop`); 1 if a program was not ready in time."""

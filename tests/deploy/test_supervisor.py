@@ -167,6 +167,41 @@ def test_a_signal_stops_every_program_and_what_they_started(
         assert run.state()["state"] == "stopped"
 
 
+def test_it_still_stops_everything_when_its_output_reader_is_gone(tmp_path: Path) -> None:
+    # `make up | tee log`: Ctrl-C ends tee as well; the supervisor must stop the programs anyway
+    # (and keep draining their output meanwhile, so that none blocks on a full pipe).
+    chatty = python("""
+        import itertools, time
+        for n in itertools.count():
+            print("line", n, "x" * 200, flush=True)
+            time.sleep(0.001)
+    """)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"programs": [{"name": "chatty", "argv": chatty}]}))
+    state_file = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local.supervisor", str(spec), "--state-file",
+         str(state_file), "--log-dir", str(tmp_path / "logs")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        while not process.stdout.readline().startswith(b"chatty"):
+            pass
+        pid = json.loads(state_file.read_text())["programs"]["chatty"]["pid"]
+        process.stdout.close()  # the reader goes away
+        log = tmp_path / "logs" / "chatty.log"
+        lines_then = len(log.read_text().splitlines())
+        wait_for(lambda: len(log.read_text().splitlines()) > lines_then + 100, "output drained")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(DEADLINE_S) == 0
+        wait_for(lambda: not alive(pid), "the program gone")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
 def test_it_waits_for_readiness_and_names_what_is_ready(tmp_path: Path) -> None:
     port = free_port()
     web = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
