@@ -3,6 +3,7 @@ every service prefix and tells the test what it received."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 from collections.abc import AsyncIterator
@@ -79,6 +80,11 @@ def create_upstream(name: str) -> Starlette:
     async def compressed(request: Request) -> Response:
         return Response(GZIPPED, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
 
+    async def sleepy(request: Request) -> Response:
+        seconds = float(request.query_params.get("wait") or request.query_params["seconds"])
+        await asyncio.sleep(seconds)
+        return JSONResponse({"slept": seconds})
+
     async def last_seen(request: Request) -> Response:
         return JSONResponse(seen[-1] if seen else None)
 
@@ -133,6 +139,7 @@ def create_upstream(name: str) -> Starlette:
             Route(f"/{prefix}/download", download),
             Route(f"/{prefix}/compressed", compressed),
             Route(f"/{prefix}/last-seen", last_seen),
+            Route(f"/{prefix}/sleep", sleepy),
             WebSocketRoute(f"/{prefix}/ws", websocket),
         ]
     # The exact routes of the access table, answered like echo.
@@ -142,5 +149,6 @@ def create_upstream(name: str) -> Starlette:
         Route("/quotes/import", echo, methods=["POST"]),
         Route("/quotes/search", echo),
         Route("/chat/", echo),
+        Route("/chat/rooms/{room}/messages", sleepy),
     ]
     return Starlette(routes=routes)
