@@ -309,3 +309,50 @@ def test_sources_from_json_env_and_toml_file(
     monkeypatch.delenv("QUOTES_SOURCES_FILE")
     with pytest.raises(ValueError, match="needs a selector"):
         QuotesSettings()
+
+
+async def test_sources_are_read_through_the_configured_proxy(stores: Stores) -> None:
+    """QUOTES_PROXY_URL: the collector asks the proxy for the absolute URL (a host that only the
+    proxy can reach here), and the proxy's answer is what gets stored."""
+    asked: list[str] = []
+
+    async def proxy(request: Request) -> Response:
+        asked.append(f"{request.url.scheme}://{request.headers['host']}{request.url.path}")
+        return JSONResponse({"quote": "Proxied wisdom is still wisdom."})
+
+    app = Starlette(routes=[Route("/{path:path}", proxy)])
+    await migrate(stores)
+    await empty_tables(stores)
+    async with serve_in_process(app, ready_path="/readyz") as proxy_url:
+        asked.clear()
+        source = Source(
+            name="behind-proxy", url="http://quotes.invalid/api", kind="json", path="quote"
+        )
+        settings = quotes_settings(stores, sources=[source], proxy_url=proxy_url)
+        assert settings.collector_proxy == proxy_url + "/"
+        pool = await create_pool(stores.database_url, schema="quotes")
+        http = create_http_client(proxy=settings.collector_proxy, timeout=5)
+        try:
+            collector = Collector(settings=settings, repository=QuotesRepository(pool), http=http)
+            await collector.register_sources()
+            [outcome] = await collector.collect_due() or []
+            assert (outcome.error, outcome.added) == (None, 1)
+            assert asked == ["http://quotes.invalid/api"]
+            stored = await pool.fetchval("SELECT text FROM quotes.quote")
+            assert stored == "Proxied wisdom is still wisdom."
+        finally:
+            await http.aclose()
+            await pool.close()
+
+
+def test_the_collector_proxy_falls_back_to_the_stack_wide_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("QUOTES_PROXY_URL", raising=False)
+    monkeypatch.setenv("OUTBOUND_PROXY_URL", "http://outbound.example:3128")
+    assert QuotesSettings().collector_proxy == "http://outbound.example:3128/"
+    monkeypatch.setenv("QUOTES_PROXY_URL", "http://quotes-only.example:3128")
+    assert QuotesSettings().collector_proxy == "http://quotes-only.example:3128/"
+    monkeypatch.delenv("OUTBOUND_PROXY_URL")
+    monkeypatch.delenv("QUOTES_PROXY_URL")
+    assert QuotesSettings().collector_proxy is None
