@@ -3,6 +3,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx2
 import pytest
 
@@ -445,3 +447,21 @@ async def test_a_long_quote_is_shown_by_its_fragments(
     assert hit["snippet"].startswith("… ")
     assert hit["snippet"].endswith(" …")
     assert len(hit["snippet"]) < len(hit["text"]) / 2
+
+
+async def test_concurrent_creates_of_one_text_store_it_once(
+    client: httpx2.AsyncClient, stores: Stores, auth: dict[str, str]
+) -> None:
+    texts = [
+        f"Race {'  ' * i}condition,   SAME text." if i % 2 else "race condition, same TEXT."
+        for i in range(12)
+    ]
+    responses = await asyncio.gather(
+        *(client.post("/quotes", json={"text": text}, headers=auth) for text in texts)
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] * 11 + [201]
+    assert len({response.json()["id"] for response in responses}) == 1
+    assert await quote_rows(stores) == 1
+    drawn = (await client.get("/quotes/json/random", params={"count": 5})).json()
+    assert len(drawn) == 1
