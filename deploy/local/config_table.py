@@ -1,8 +1,9 @@
-"""Print the configuration table of the README: every environment variable the gateway and the
-services read, its default, and who reads it, straight from their settings classes (and the
-comment above each field).
+"""The configuration table of the README: every environment variable the gateway and the services
+read, its default, and who reads it, straight from their settings classes (and the comment above
+each field).
 
-    uv run python -m deploy.local.config_table
+    uv run python -m deploy.local.config_table            # print it
+    uv run python -m deploy.local.config_table --readme   # rewrite it in README.md
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -108,5 +110,23 @@ def table() -> str:
     return "\n".join(lines)
 
 
+_README_BLOCK = re.compile(
+    r"(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)", re.DOTALL
+)
+
+
+def update_readme(readme: Path = ROOT / "README.md") -> bool:
+    """Rewrite the table between README's markers; True when it changed."""
+    text = readme.read_text()
+    new = _README_BLOCK.sub(lambda m: m.group(1) + table() + m.group(2), text)
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
+
+
 if __name__ == "__main__":
-    sys.stdout.write(table() + "\n")
+    if sys.argv[1:] == ["--readme"]:
+        print("README.md updated" if update_readme() else "README.md already up to date")
+    else:
+        sys.stdout.write(table() + "\n")
