@@ -34,7 +34,7 @@ def create_app(settings: QuotesSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def quotes_lifespan(state: State) -> AsyncIterator[State]:
-        repository = QuotesRepository(state["db"])
+        repository = QuotesRepository(state["db"], search_timeout=settings.search_timeout_seconds)
         http = create_http_client(
             proxy=settings.collector_proxy, timeout=settings.source_timeout_seconds
         )

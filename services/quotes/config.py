@@ -63,6 +63,8 @@ class QuotesSettings(ServiceSettings):
     source_max_bytes: int = Field(default=2_000_000, ge=1)
 
     import_max_bytes: int = Field(default=5_000_000, ge=1)
+    # A search of several words that takes longer is cancelled (422: too broad).
+    search_timeout_seconds: float = Field(default=5.0, gt=0)
     # Where Debian's `fortunes` package puts its files; `setup` loads them once.
     fortunes_dir: Path = Path("/usr/share/games/fortunes")
 

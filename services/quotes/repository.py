@@ -97,9 +97,6 @@ _MARKS = f'StartSel="{MARK_START}", StopSel="{MARK_STOP}"'
 _HEADLINE_WHOLE = f"{_MARKS}, HighlightAll=true"
 _HEADLINE_FRAGMENTS = f'{_MARKS}, MaxWords=60, MinWords=25, MaxFragments=3, FragmentDelimiter=" … "'
 _WHOLE_UP_TO_CHARS = 600
-# A query of several very common words joined by `or` can match most quotes, and ranking them all
-# takes seconds at a million rows: past this, asyncpg cancels the query.
-_SEARCH_ANY_TIMEOUT = 5.0
 _TSQUERY_ESCAPE = re.compile(r"''|\\\\")
 
 # For each query word that is no word of any quote: the most similar word that is.
@@ -238,8 +235,11 @@ def draw_distinct(last: int, count: int, exclude: set[int]) -> list[int]:
 
 
 class QuotesRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, search_timeout: float = 5.0) -> None:
         self.pool = pool
+        # A query of several very common words joined by `or` can match most quotes, and ranking
+        # them all takes seconds at a million rows: past this, asyncpg cancels the query.
+        self.search_timeout = search_timeout
 
     async def get(self, *, quote_id: int) -> QuoteRow | None:
         row = await self.pool.fetchrow(
@@ -354,7 +354,7 @@ class QuotesRepository:
             return _page(int(total or 0), rows)
         try:
             rows = await self.pool.fetch(
-                _SEARCH_ANY, query, limit, offset, *headline, timeout=_SEARCH_ANY_TIMEOUT
+                _SEARCH_ANY, query, limit, offset, *headline, timeout=self.search_timeout
             )
         except TimeoutError as exc:
             raise TooBroad(query) from exc

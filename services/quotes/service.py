@@ -15,6 +15,7 @@ from services.quotes.repository import (
     NotSearchable,
     QuoteRow,
     QuotesRepository,
+    TooBroad,
 )
 from services.quotes.schemas import ImportResult, QuoteIn
 from services.quotes.text import highlighted_html
@@ -99,6 +100,8 @@ class QuotesService:
             raise Unprocessable(
                 "q: the query only leaves words out; add a word to look for"
             ) from exc
+        except TooBroad as exc:
+            raise Unprocessable("q: the query matches too many quotes to rank; narrow it") from exc
         return {
             "total": page.total,
             "items": [

@@ -9,7 +9,14 @@ import httpx2
 import pytest
 
 from tests.services.quotes.conftest import IMPORT_MAX_BYTES
-from tests.services.quotes.helpers import CLASSICS, add_quotes, connect
+from tests.services.quotes.helpers import (
+    CLASSICS,
+    add_quotes,
+    connect,
+    empty_tables,
+    migrate,
+    running_quotes,
+)
 from tests.support.stores import Stores
 from tests.support.tokens import TokenIssuer
 
@@ -465,3 +472,20 @@ async def test_concurrent_creates_of_one_text_store_it_once(
     assert await quote_rows(stores) == 1
     drawn = (await client.get("/quotes/json/random", params={"count": 5})).json()
     assert len(drawn) == 1
+
+
+async def test_a_search_too_slow_to_rank_is_cancelled_with_422(stores: Stores) -> None:
+    await migrate(stores)
+    await empty_tables(stores)
+    await add_quotes(stores, [f"Cats and dogs, tale number {i}." for i in range(50)])
+    # A deadline no query of several words can meet stands in for a query over millions of rows.
+    async with (
+        running_quotes(stores, search_timeout_seconds=1e-6) as base_url,
+        httpx2.AsyncClient(base_url=base_url) as client,
+    ):
+        body = assert_problem(await client.get("/quotes/search?q=cats+or+dogs"), 422)
+        assert "too many quotes" in str(body["detail"])
+        # One-word searches do not rank every match, and still answer.
+        assert (await client.get("/quotes/search?q=cats")).json()["total"] == 50
+        # The cancelled query left the pool usable.
+        assert (await client.get("/quotes/json/random?count=3")).status_code == 200
