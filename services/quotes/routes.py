@@ -67,13 +67,15 @@ async def search_page(
 ) -> Response:
     """The search page; with `q` (or `random`) it arrives with results, for browsers without
     JavaScript; the script then keeps them in step with the query as it is typed."""
-    result = None
-    random_quote = None
+    result = random_quote = error = None
     if random:
         drawn = await service.random(count=1)
         random_quote = drawn[0] if drawn else None
     elif q.strip():
-        result = await service.search(q=q, limit=20, offset=0)
+        try:
+            result = await service.search(q=q, limit=20, offset=0)
+        except Unprocessable as exc:
+            error = exc.detail
     return templates.TemplateResponse(
         request,
         "index.html",
@@ -81,8 +83,10 @@ async def search_page(
             "q": q,
             "result": result,
             "random_quote": random_quote,
+            "error": error,
             "max_query": MAX_QUERY_LENGTH,
         },
+        status_code=422 if error else 200,
     )
 
 

@@ -396,6 +396,10 @@ async def test_search_page_renders_results_without_javascript(
     found = await client.get("/quotes/", params={"q": "wisdom"})
     assert "<mark>Wisdom</mark> begins in &lt;wonder&gt;." in found.text
     assert "1 quote found." in found.text
+    refused = await client.get("/quotes/", params={"q": "-wisdom"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "Search failed: q: the query only leaves words out" in refused.text
     drawn = await client.get("/quotes/", params={"random": "1"})
     assert "A random quote." in drawn.text
     script = await client.get("/quotes/static/quotes.js")
