@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
-from deploy.local.stack import ROOT, discover_services, settings_of
+from deploy.local.stack import ROOT, discover_services, settings_class
 from shared.settings import DEV_SECRET_MARKER, STACK_WIDE_FIELDS, ServiceSettings
 
 _FIELD = re.compile(r"^\s+(\w+):\s")
@@ -82,7 +82,7 @@ def packages() -> list[str]:
 
 
 def rows() -> list[tuple[str, str, str, str]]:
-    classes = {p.rsplit(".", 1)[-1]: type(settings_of(p)) for p in packages()}
+    classes = {p.rsplit(".", 1)[-1]: settings_class(p) for p in packages()}
     result = []
     base_comments = {**BASE_FIELDS, **field_comments(ServiceSettings)}
     for name in sorted(ServiceSettings.model_fields):

@@ -57,15 +57,20 @@ def discover_services(root: Path = ROOT) -> list[str]:
     return sorted(path.parent.name for path in root.glob("services/*/__main__.py"))
 
 
-def settings_of(package: str) -> ServiceSettings:
-    """A package's settings (`<package>.config`), read from the environment as it would."""
+def settings_class(package: str) -> type[ServiceSettings]:
+    """The settings class of a package (`gateway`, `services.auth`): in its `config` module."""
     from shared.settings import ServiceSettings
 
     module = importlib.import_module(f"{package}.config")
     for _, cls in inspect.getmembers(module, inspect.isclass):
         if issubclass(cls, ServiceSettings) and cls.__module__ == module.__name__:
-            return cls()
+            return cls
     raise SetupError(f"{package}/config.py has no ServiceSettings subclass")
+
+
+def settings_of(package: str) -> ServiceSettings:
+    """A package's settings, read from the environment as the package itself would."""
+    return settings_class(package)()
 
 
 def base_url(settings: ServiceSettings) -> str:

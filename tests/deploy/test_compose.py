@@ -4,8 +4,6 @@ runs the one project image, and gets an environment its settings really read."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from deploy.local.stack import discover_services
-from shared.settings import STACK_WIDE_FIELDS, ServiceSettings
+from deploy.local.stack import discover_services, settings_class
+from shared.settings import STACK_WIDE_FIELDS
 from tests.support.servers import ROOT
 
 STORES = {"postgres", "redis", "rabbitmq"}
@@ -46,14 +44,6 @@ def interpolate(value: Any) -> Any:
 def compose() -> dict[str, Any]:
     data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     return interpolate({k: v for k, v in data.items() if not k.startswith("x-")})
-
-
-def settings_class(package: str) -> type[ServiceSettings]:
-    module = importlib.import_module(f"{package}.config")
-    for _, cls in inspect.getmembers(module, inspect.isclass):
-        if issubclass(cls, ServiceSettings) and cls.__module__ == module.__name__:
-            return cls
-    raise AssertionError(f"{package}.config has no settings class")
 
 
 def python_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
