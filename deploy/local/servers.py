@@ -232,12 +232,12 @@ def start_private_postgres(run_dir: Path, url: str) -> Path:
             raise SetupError(f"initdb failed:\n{result.stdout}{result.stderr}")
         with (data / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'tinkerstack.conf'\n")
-    # Rewritten at every start: the port follows the URL. synchronous_commit=off loses at most
-    # the last moment's commits on a crash, never consistency: right for a development server.
+    # Rewritten at every start: the port follows the URL. TCP only (a socket path under a deep
+    # checkout can pass the 107-byte limit). synchronous_commit=off loses at most the last
+    # moment's commits on a crash, never consistency: right for a development server.
     (data / "tinkerstack.conf").write_text(
-        f"listen_addresses = '127.0.0.1'\nport = {port}\n"
-        f"unix_socket_directories = '{home}'\nmax_connections = 300\n"
-        "synchronous_commit = off\n"
+        f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = ''\n"
+        "max_connections = 300\nsynchronous_commit = off\n"
     )
     if uid is not None:
         os.chown(data / "tinkerstack.conf", uid, -1)
