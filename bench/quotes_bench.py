@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import psutil
 
 from bench.quotes_corpus import build, ensure_database
 from bench.report import write_section
@@ -49,13 +50,16 @@ COMMON_WORDS = [
 ]
 TWO_WORDS = ["love life", "people time", "free software", "good man", "old world"]
 
-ROUNDS = 3
+ROUNDS = 5
 GOALS_MS = {"random1": 2.0, "random200": 25.0, "latest200": 2.0, "search": 20.0}
 
 
 @dataclass(frozen=True)
 class Figures:
     samples: list[float]
+    # CPU seconds per request of the service process and its PostgreSQL backends: the work a
+    # request costs, which the neighbours' load does not change (latency it does).
+    cpu_per_request: float | None = None
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.samples)
@@ -83,6 +87,37 @@ class Rounds:
     @property
     def pooled(self) -> Figures:
         return Figures([sample for figures in self.rounds for sample in figures.samples])
+
+    @property
+    def cpu_ms(self) -> float | None:
+        costs = [f.cpu_per_request for f in self.rounds if f.cpu_per_request is not None]
+        return min(costs) * 1000 if costs else None
+
+
+class CpuMeter:
+    """CPU time of the service process plus the PostgreSQL backends serving it (its pool's
+    connections carry application_name = "quotes")."""
+
+    def __init__(self, service_pid: int, conn: asyncpg.Connection) -> None:
+        self.service_pid = service_pid
+        self.conn = conn
+
+    async def sample(self) -> dict[int, float]:
+        backends = await self.conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'quotes'"
+        )
+        seconds = {}
+        for pid in [self.service_pid, *(row["pid"] for row in backends)]:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            seconds[pid] = times.user + times.system
+        return seconds
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
 @dataclass(frozen=True)
@@ -147,11 +182,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def time_requests(
-    session: aiohttp.ClientSession, base_url: str, paths: Sequence[str], count: int
+    session: aiohttp.ClientSession,
+    base_url: str,
+    paths: Sequence[str],
+    count: int,
+    meter: CpuMeter | None = None,
 ) -> Figures:
     for path in paths[: min(len(paths), 20)]:  # warm-up: connections, caches, plans
         async with session.get(base_url + path) as response:
             await response.read()
+    before = await meter.sample() if meter else {}
     samples = []
     for i in range(count):
         path = paths[i % len(paths)]
@@ -161,7 +201,9 @@ async def time_requests(
             if response.status != 200:
                 raise RuntimeError(f"{path}: {response.status}")
         samples.append(time.perf_counter() - started)
-    return Figures(samples)
+    if meter is None:
+        return Figures(samples)
+    return Figures(samples, CpuMeter.spent(before, await meter.sample()) / count)
 
 
 async def time_sql(
@@ -206,7 +248,11 @@ async def baselines(database_url: str, plan: Plan) -> dict[str, Figures]:
 
 
 async def measure(
-    session: aiohttp.ClientSession, base_url: str, plan: Plan, share: float = 1.0
+    session: aiohttp.ClientSession,
+    base_url: str,
+    plan: Plan,
+    share: float = 1.0,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Rounds]:
     """Each request kind in ROUNDS rounds, the kinds interleaved, so that a burst of load from
     elsewhere on the machine spoils one round rather than one kind."""
@@ -223,7 +269,8 @@ async def measure(
     for _ in range(ROUNDS):
         for key, (paths, count) in kinds.items():
             per_round = max(20, int(count * share / ROUNDS))
-            results[key].rounds.append(await time_requests(session, base_url, paths, per_round))
+            figures = await time_requests(session, base_url, paths, per_round, meter)
+            results[key].rounds.append(figures)
     return results
 
 
@@ -259,7 +306,12 @@ async def run(plan: Plan) -> str:
             service_url = f"http://127.0.0.1:{quotes_port}"
             await wait_ready(session, service_url + "/readyz", quotes)
             print("through the service...", file=sys.stderr)
-            direct = await measure(session, service_url, plan)
+            meter_conn = await asyncpg.connect(database_url)
+            try:
+                meter = CpuMeter(quotes.pid, meter_conn)
+                direct = await measure(session, service_url, plan, meter=meter)
+            finally:
+                await meter_conn.close()
             if gateway_available():
                 gateway = start(
                     "gateway",
@@ -314,7 +366,9 @@ def report(
         f"{rows:,} quotes (the Debian fortunes, and Markov-chain quotes built from them). One "
         "client sends requests one after another over a kept-alive connection; milliseconds. "
         f"Each kind runs in {ROUNDS} interleaved rounds and the quietest round (lowest p99) is "
-        'shown, since the machine is shared; "all p99" pools every round. The baselines are '
+        'shown, since the machine is shared; "all p99" pools every round. "CPU/request" is '
+        "the CPU time of the service process and its PostgreSQL backends per request (lowest "
+        "round): a cost that other load on the machine does not inflate. The baselines are "
         'the naive SQL alone (no HTTP), on the same database; "× faster" divides the '
         "baseline's p99 by the service's. Common words: "
         + ", ".join(COMMON_WORDS)
@@ -322,9 +376,9 @@ def report(
         + ", ".join(f"“{w}”" for w in TWO_WORDS)
         + ".",
         "",
-        "| request | p50 | p99 | all p99 | goal p99 | met | via gateway p99 "
+        "| request | p50 | p99 | all p99 | goal p99 | met | CPU/request | via gateway p99 "
         "| baseline | baseline p99 | × faster |",
-        "| --- | ---: | ---: | ---: | ---: | :---: | ---: | --- | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | :---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for key, label in LABELS.items():
         best = direct[key].best
@@ -336,9 +390,11 @@ def report(
             ratio = base[key].p99 / best.p99
             baseline = f"{BASELINES[key]} | {base[key].p99:.1f} | {ratio:,.0f}×"
         goal_text = f"< {goal:g}" if goal is not None else "—"
+        cpu_ms = direct[key].cpu_ms
+        cpu = f"{cpu_ms:.2f}" if cpu_ms is not None else "—"
         lines.append(
             f"| {label} | {best.p50:.2f} | {best.p99:.2f} | {direct[key].pooled.p99:.2f} "
-            f"| {goal_text} | {met} | {gateway} | {baseline} |"
+            f"| {goal_text} | {met} | {cpu} | {gateway} | {baseline} |"
         )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     cores = os.cpu_count() or 1
