@@ -363,6 +363,17 @@ def _pid_from(path: Path) -> int | None:
         return None
 
 
+# What the command line of a private server's process contains.
+PROGRAM_NAMES = {"redis": "redis-server", "rabbitmq": "beam"}
+
+
+def _runs(pid: int, name: str) -> bool:
+    try:
+        return name in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
 def stop_private(home: Path) -> str | None:
     """Stop the private server whose folder is `home`; its name if one was running."""
     state_path = _state_path(home)
@@ -378,16 +389,15 @@ def stop_private(home: Path) -> str | None:
         stopped = result.returncode == 0
     else:
         pid = _pid_from(Path(state["pid_file"]))
-        stopped = pid is not None and alive(pid)
-        if pid is not None:
+        # A pid file outlives a reboot; its number may belong to another process by now.
+        stopped = pid is not None and alive(pid) and _runs(pid, PROGRAM_NAMES[state["kind"]])
+        if pid is not None and stopped:
             stop_process(pid, deadline_s=60.0)
     state_path.unlink()
     return f"{state['kind']} on port {state['port']}" if stopped else None
 
 
-def stop_private_servers(
-    run_dir: Path, kinds: Sequence[str] = ("postgres", "redis", "rabbitmq")
-) -> list[str]:
+def stop_private_servers(run_dir: Path, kinds: Sequence[str] = KINDS) -> list[str]:
     stopped = []
     for kind in kinds:
         name = stop_private(run_dir / kind)
@@ -405,14 +415,15 @@ def _say(message: str) -> None:
 
 def _missing_server_help(server: Server, url: str, probe: Probe) -> str:
     host, port = host_port(url, 0)
+    named = f"{server.env_var}={_redacted(url)}"
     if probe.listening:
         return (
-            f"{server.env_var}={url}: something listens on {host}:{port} but it did not let us "
-            f"in ({probe.detail}). Fix the URL (user, password, vhost) or the access rules."
+            f"{named}: something listens on {host}:{port} but it did not let us in "
+            f"({probe.detail}). Fix the URL (user, password, vhost) or the access rules."
         )
     return (
-        f"{server.env_var}={url}: nothing answers, and it is not on this machine, so no private "
-        f"instance is started. Start that server, or unset {server.env_var} to use a local one."
+        f"{named}: nothing answers, and it is not on this machine, so no private instance is "
+        f"started. Start that server, or unset {server.env_var} to use a local one."
     )
 
 
