@@ -136,7 +136,8 @@ class Collector:
     async def collect_source(self, source: Source) -> SourceOutcome:
         try:
             quotes = await self.fetch(source)
-        except (httpx2.HTTPError, SourceError, LookupError) as exc:
+        except Exception as exc:
+            # Whatever a source sends (or fails to) is its failure, never the collector's.
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SourceError) else str(exc)
             await self.repository.record_source_failure(
                 name=source.name,
