@@ -52,7 +52,7 @@ typecheck: sync
 	$(UV) run --frozen mypy --strict deploy
 
 .PHONY: test-native
-test-native:
+test-native: sync
 	cmake -S native -B native/build/test -DCMAKE_BUILD_TYPE=Debug -DCCRADIX_TESTS=ON -DCCRADIX_SANITIZE=ON >/dev/null
 	cmake --build native/build/test -j2
 	ctest --test-dir native/build/test --output-on-failure
