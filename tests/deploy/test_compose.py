@@ -1,6 +1,7 @@
-"""docker-compose.yml, checked for structure (no Docker engine runs here): every service that
-exists is deployed, starts only after what it needs is healthy (or, for `setup`, has completed),
-runs the one project image, and gets an environment its settings really read."""
+"""docker-compose.yml and the Dockerfile, checked for structure (no Docker engine runs here): every
+service that exists is deployed, starts only after what it needs is healthy (or, for `setup`, has
+completed), runs the one project image, and gets an environment its settings really read; the image
+is built in one stage and run, unprivileged, from another."""
 
 from __future__ import annotations
 
@@ -185,3 +186,41 @@ def test_the_gateway_reaches_exactly_the_deployed_services(compose: dict[str, An
             assert value == "", f"{service} is not deployed"
     published = gateway["ports"][0].rsplit(":", 1)[1]
     assert int(published) == _port(gateway, "GATEWAY_", "gateway")
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """The Dockerfile's instructions (continuation lines joined), by stage name."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [])
+        current.append(line)
+    return stages
+
+
+def test_the_image_builds_in_one_stage_and_runs_unprivileged_in_another() -> None:
+    stages = dockerfile_stages()
+    assert list(stages) == ["build", "runtime"]
+    build, runtime = (" ".join(stages[name]) for name in ("build", "runtime"))
+    # The native extension is compiled by `uv sync` in the build stage, from the lock file.
+    assert "build-essential" in build
+    assert "cmake" in build
+    assert "uv sync --frozen --no-dev" in build
+    # The runtime stage gets the environment, not the toolchain, and runs as a plain user.
+    assert "COPY --from=build /app /app" in runtime
+    assert "build-essential" not in runtime
+    assert "cmake" not in runtime
+    users = [line.split()[1] for line in stages["runtime"] if line.startswith("USER ")]
+    assert users
+    assert users[-1] not in ("root", "0")
+    assert "useradd --system" in runtime
+    # What the quotes service's setup loads on first run.
+    assert "fortunes" in runtime
+    # The context leaves out what the image must not carry.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".run", ".git", "native/build"} <= set(ignored)
