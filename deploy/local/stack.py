@@ -70,7 +70,10 @@ def settings_class(package: str) -> type[ServiceSettings]:
 
 def settings_of(package: str) -> ServiceSettings:
     """A package's settings, read from the environment as the package itself would."""
-    return settings_class(package)()
+    try:
+        return settings_class(package)()
+    except (ImportError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise SetupError(f"{package}: its settings do not load: {exc}") from exc
 
 
 def base_url(settings: ServiceSettings) -> str:
