@@ -1,4 +1,5 @@
-"""The gateway's own pages: the home page, the merged OpenAPI document and its Swagger UI.
+"""The gateway's own pages: the home page, the games, the merged OpenAPI document and its
+Swagger UI.
 
 Swagger UI's assets come from the `swagger-ui-py` package and are served from here: FastAPI's
 default docs page loads them from a CDN, which a closed network (or a strict CSP) cannot reach.
@@ -91,6 +92,16 @@ async def home(request: Request) -> HTMLResponse:
         )
     html = templates.get_template("home.html").render(services=rows, games=GAMES)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/play/life", response_class=HTMLResponse)
+async def life() -> HTMLResponse:
+    return HTMLResponse(templates.get_template("life.html").render())
+
+
+@router.get("/play/snake", response_class=HTMLResponse)
+async def snake() -> HTMLResponse:
+    return HTMLResponse(templates.get_template("snake.html").render())
 
 
 @router.get("/openapi.json")
