@@ -20,27 +20,31 @@ ACCESS_TOKEN_COOKIE = "access_token"  # noqa: S105 (a cookie name)
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
 
 
+# The getters are `async def` although they never wait: FastAPI runs a plain `def` dependency in
+# a worker thread, a hop that costs more than the lookup itself.
+
+
 def _state(request: Request, name: str) -> Any:
     return getattr(request.state, name)
 
 
-def get_db(request: Request) -> asyncpg.Pool:
+async def get_db(request: Request) -> asyncpg.Pool:
     return _state(request, "db")  # type: ignore[no-any-return]
 
 
-def get_redis(request: Request) -> RedisClient:
+async def get_redis(request: Request) -> RedisClient:
     return _state(request, "redis")  # type: ignore[no-any-return]
 
 
-def get_bus(request: Request) -> MessageBus:
+async def get_bus(request: Request) -> MessageBus:
     return _state(request, "bus")  # type: ignore[no-any-return]
 
 
-def get_http(request: Request) -> httpx2.AsyncClient:
+async def get_http(request: Request) -> httpx2.AsyncClient:
     return _state(request, "http")  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     return _state(request, "settings")  # type: ignore[no-any-return]
 
 
@@ -59,8 +63,8 @@ async def get_current_user(
         raise Unauthorized("An access token is required")
     verifier: JwksVerifier = _state(request, "verifier")
     principal = await verifier.verify(token)
-    settings = get_settings(request)
-    if await is_revoked(get_redis(request), settings.namespace, principal):
+    settings: ServiceSettings = _state(request, "settings")
+    if await is_revoked(_state(request, "redis"), settings.namespace, principal):
         raise Unauthorized("The token was revoked")
     return principal
 

@@ -159,7 +159,7 @@ async def create_quote(body: QuoteIn, service: Service, user: CurrentUser) -> Re
 )
 async def import_quotes(request: Request, service: Service, user: CurrentUser) -> ImportResult:
     charset = _text_plain_charset(request.headers.get("content-type", ""))
-    settings = get_settings(request)
+    settings = await get_settings(request)
     assert isinstance(settings, QuotesSettings)
     body = await _read_limited(request, settings.import_max_bytes)
     try:
