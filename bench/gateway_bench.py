@@ -284,6 +284,11 @@ def goal_lines(trivial: Mapping[str, Figures], slow: Mapping[str, Figures]) -> l
         f"{verdict(cost_ratio <= 2.5)}); {by_throughput}.",
         f"- Endpoint taking 10 ms, 8 concurrent, through the gateway: **{slow_ratio:.2f}× "
         f"direct** (goal ≥ 0.95×: {verdict(slow_ratio >= 0.95)}).",
+        f"- The floor of this stack, a bare uvicorn + aiohttp forwarder that does nothing else, "
+        f"costs {trivial[FLOOR].proxy_us:.0f} µs per request = "
+        f"{trivial[FLOOR].proxy_us / nginx.proxy_us:.1f}× nginx's: the gateway's own work "
+        f"(headers, request id, checks, metrics, log) adds "
+        f"{gateway.proxy_us - trivial[FLOOR].proxy_us:.0f} µs to it.",
         f"- With the JWT check and rate limits on: trivial **{guarded.rps / direct.rps:.2f}× "
         f"direct** ({guarded.proxy_us:.0f} µs of gateway CPU per request), 10 ms "
         f"**{slow[GUARDED].rps / slow['direct'].rps:.2f}× direct**.",
@@ -291,6 +296,7 @@ def goal_lines(trivial: Mapping[str, Figures], slow: Mapping[str, Figures]) -> l
 
 
 GUARDED = "gateway + JWT + rate limits"
+FLOOR = "bare uvicorn + aiohttp forwarder"
 LABELS = ["direct", "gateway", "nginx", GUARDED]
 
 
@@ -305,7 +311,7 @@ def main() -> int:
 
     key = OKPKey.generate_key("Ed25519", parameters={"kid": "bench"})
     jwks = {"keys": [{**key.as_dict(private=False), "alg": "Ed25519", "use": "sig"}]}
-    ports = {name: free_port() for name in ("service", "gateway", "guarded", "nginx")}
+    ports = {name: free_port() for name in ("service", "gateway", "guarded", "nginx", "floor")}
     service_url = f"http://127.0.0.1:{ports['service']}"
     common = {
         "ENVIRONMENT": "test",
@@ -368,9 +374,33 @@ def main() -> int:
                 workdir=workdir,
             )
         )
+        proxies["floor"] = stack.enter_context(
+            pinned(
+                "floor",
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "bench.gateway_floor:app",
+                    "--port",
+                    str(ports["floor"]),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--no-proxy-headers",
+                    "--log-level",
+                    "warning",
+                ],
+                env={"FLOOR_UPSTREAM": service_url},
+                ready_url=f"http://127.0.0.1:{ports['floor']}/quotes/ping",
+                workdir=workdir,
+            )
+        )
         auth = {"Authorization": f"Bearer {bench_token(key)}"}
 
-        def targets(endpoint: str) -> list[Target]:
+        def targets(endpoint: str, *, floor: bool = False) -> list[Target]:
             def via(name: str, prefix: str = "quotes") -> str:
                 return f"http://127.0.0.1:{ports[name]}/{prefix}/{endpoint}"
 
@@ -379,10 +409,12 @@ def main() -> int:
                 Target("gateway", via("gateway"), {}, [proxies["gateway"]], [service]),
                 Target("nginx", via("nginx"), {}, [proxies["nginx"]], [service]),
                 Target(GUARDED, via("guarded", "chat"), auth, [proxies["guarded"]], [service]),
-            ]
+            ] + ([Target(FLOOR, via("floor"), {}, [proxies["floor"]], [service])] if floor else [])
 
         print("trivial endpoint, 64 connections", flush=True)
-        trivial = measure(targets("ping"), connections=64, seconds=seconds, rounds=rounds)
+        trivial = measure(
+            targets("ping", floor=True), connections=64, seconds=seconds, rounds=rounds
+        )
         print("10 ms endpoint, 8 connections", flush=True)
         slow = measure(targets("slow"), connections=8, seconds=seconds, rounds=slow_rounds)
 
@@ -411,7 +443,7 @@ def main() -> int:
             "",
             "Trivial endpoint, 64 keep-alive connections:",
             "",
-            *table(trivial, LABELS, cpu_bound=True),
+            *table(trivial, [*LABELS, FLOOR], cpu_bound=True),
             "",
             "Endpoint taking 10 ms, 8 keep-alive connections:",
             "",
