@@ -12,6 +12,7 @@ going through middleware layers, and it skips every check that has nothing to ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -172,6 +173,10 @@ class HttpProxy:
                     request_id=request_id.encode(),
                     headers=reject.headers,
                 )
+            except Exception:
+                logger.exception("proxying %s %s failed", scope["method"], scope["path"])
+                status = 500
+                await _answer_500(send, scope["path"], request_id.encode())
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"]
@@ -395,6 +400,13 @@ async def _stream_response(
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def _answer_500(send: Send, path: str, request_id: bytes) -> None:
+    """A problem+json 500 if nothing was sent yet; once the answer has begun, the server cuts
+    the connection short instead (a second start is refused, which is all this can tell)."""
+    with contextlib.suppress(RuntimeError):
+        await send_problem(send, 500, "The gateway failed", instance=path, request_id=request_id)
 
 
 def _too_large(limit: int) -> str:

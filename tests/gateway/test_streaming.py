@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx2
 import psutil
 
+from tests.gateway.conftest import Upstreams
 from tests.gateway.harness import RunningGateway
 from tests.gateway.upstream import CHUNK, pattern_chunks
 from tests.support.tokens import TokenIssuer
@@ -105,3 +107,34 @@ async def test_200_mb_each_way_in_flat_memory(gateway: RunningGateway, issuer: T
     idle, peak = memory
     print(f"gateway RSS idle {idle / 2**20:.0f} MB, peak {peak / 2**20:.0f} MB")
     assert peak - idle < MEMORY_SLACK, f"gateway grew {(peak - idle) / 2**20:.0f} MB"
+
+
+async def test_a_download_the_client_leaves_stops_upstream(
+    gateway: RunningGateway, issuer: TokenIssuer, upstreams: Upstreams
+) -> None:
+    headers = {"Authorization": f"Bearer {issuer.issue(sub='leaver')}"}
+    size = 4 * 1024**3  # far more than the test reads, so only a stop can end it early
+    # A raw socket, closed mid-body: an HTTP client library might drain the rest on close.
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET /compute/download?size={size}&sized=0 HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {headers['Authorization']}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    received = 0
+    while received < 8 * 1024 * 1024:
+        chunk = await reader.read(1 << 20)
+        assert chunk, "the gateway closed early"
+        received += len(chunk)
+    writer.close()
+    # The client is gone: the gateway drops the upstream response, and the service stops.
+    deadline = time.monotonic() + 20
+    async with httpx2.AsyncClient(base_url=upstreams.a) as direct:
+        while True:
+            last = (await direct.get("/compute/last-seen")).json()
+            if last and "download_sent" in last and last["of"] == size:
+                break
+            assert time.monotonic() < deadline, "the upstream went on streaming"
+            await asyncio.sleep(0.05)
+    assert last["download_sent"] < size
