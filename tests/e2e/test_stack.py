@@ -13,7 +13,7 @@ import httpx2
 import pytest
 
 from tests.support.servers import ROOT, ServiceProcess, free_port
-from tests.support.stores import Stores
+from tests.support.stores import Stores, fresh_stores
 
 FORTUNES = (
     "Simple things should be simple.\n%\nA journey of a thousand miles begins with one step.\n%\n"
@@ -36,6 +36,13 @@ def setup(module: str, env: dict[str, str]) -> None:
         capture_output=True,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+async def stores() -> AsyncIterator[Stores]:
+    """Stores of its own: `setup` makes auth's signing key with this stack's secret."""
+    async with fresh_stores() as created:
+        yield created
 
 
 @pytest.fixture(scope="module")
