@@ -1,9 +1,11 @@
 """The gateway's readiness: each deployed service's own /readyz (ready when at least one of its
-instances is), reported per service, beside the gateway's Redis."""
+instances is), reported per service, beside the gateway's Redis. A service's answer is reused
+for a second."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +15,7 @@ from gateway.upstreams import UpstreamPool
 from shared.health import CheckResult, ReadinessCheck
 
 CHECK_TIMEOUT_S = 1.5
+REUSE_S = 1.0
 
 
 async def _instance_ready(http: httpx2.AsyncClient, base_url: str) -> str | None:
@@ -27,14 +30,22 @@ async def _instance_ready(http: httpx2.AsyncClient, base_url: str) -> str | None
 
 
 def service_check(pool: UpstreamPool) -> ReadinessCheck:
+    # Every open home page and every load balancer asks /readyz, which asks every service: a
+    # result is reused for a second so that many askers cost the services one check.
+    last: list[tuple[float, CheckResult]] = []
+
     async def check(state: Mapping[str, Any]) -> CheckResult:
+        if last and time.monotonic() - last[0][0] < REUSE_S:
+            return last[0][1]
         http: httpx2.AsyncClient = state["http"]
         urls = [instance.base_url for instance in pool.instances]
         problems = await asyncio.gather(*(_instance_ready(http, url) for url in urls))
         failing = [p for p in problems if p]
-        ready = len(failing) < len(urls)
-        detail = "; ".join(failing) if failing else None
-        return CheckResult(ok=ready, detail=detail)
+        result = CheckResult(
+            ok=len(failing) < len(urls), detail="; ".join(failing) if failing else None
+        )
+        last[:] = [(time.monotonic(), result)]
+        return result
 
     return check
 
