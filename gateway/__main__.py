@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         forwarded_allow_ips=trusted or None,
         timeout_graceful_shutdown=10,
         backlog=4096,
+        server_header=False,  # no software banner; the upstream's is dropped too
     )
     return 0
 
