@@ -24,8 +24,8 @@ async def impatient_gateway(
     env = {
         "GATEWAY_QUOTES_URLS": upstreams.a,
         "GATEWAY_CHAT_URLS": upstreams.a,
-        "GATEWAY_TIMEOUT_SECONDS": "0.5",
-        "GATEWAY_LONG_POLL_TIMEOUT_SECONDS": "2",
+        "GATEWAY_TIMEOUT_SECONDS": "1",
+        "GATEWAY_LONG_POLL_TIMEOUT_SECONDS": "2.5",
     }
     async with run_gateway(
         stores=stores,
@@ -40,7 +40,7 @@ async def test_a_silent_service_gets_504(impatient_gateway: str) -> None:
     async with httpx2.AsyncClient(base_url=impatient_gateway, timeout=30) as http:
         quick = await http.get("/quotes/sleep", params={"seconds": "0.05"})
         assert quick.status_code == 200
-        slow = await http.get("/quotes/sleep", params={"seconds": "1"})
+        slow = await http.get("/quotes/sleep", params={"seconds": "1.5"})
     assert slow.status_code == 504
     assert slow.headers["content-type"] == "application/problem+json"
 
@@ -50,9 +50,9 @@ async def test_long_poll_routes_are_held_longer(
 ) -> None:
     headers = {"Authorization": f"Bearer {issuer.issue(sub='poller')}"}
     async with httpx2.AsyncClient(base_url=impatient_gateway, timeout=30) as http:
-        held = await http.get("/chat/rooms/general/messages?wait=1", headers=headers)
+        held = await http.get("/chat/rooms/general/messages?wait=1.5", headers=headers)
         assert held.status_code == 200
-        assert held.json() == {"slept": 1.0}
+        assert held.json() == {"slept": 1.5}
         # Past the long-poll timeout even a long poll is cut.
-        cut = await http.get("/chat/rooms/general/messages?wait=3", headers=headers)
+        cut = await http.get("/chat/rooms/general/messages?wait=4", headers=headers)
     assert cut.status_code == 504
