@@ -6,22 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.browser.test_home import CHROMIUM, CHROMIUM_ARGS
 from tests.gateway.harness import run_gateway
 from tests.support.stores import Stores
 from tests.support.tokens import serve_token_issuer
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.services.quotes.helpers import add_quotes, empty_tables, running_quotes
 from tests.support.stores import Stores
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 QUOTES = [
     "Knowledge speaks, but wisdom listens.",
@@ -29,16 +17,6 @@ QUOTES = [
     "A <b>bold</b> claim & nothing more.",
     "Time flies like an arrow; fruit flies like a banana.",
 ]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture(scope="module")
