@@ -23,8 +23,8 @@ from shared.errors import install_problem_handlers
 from shared.health import CheckResult, ReadinessCheck
 from shared.http_client import create_http_client
 from shared.jwks import JwksVerifier
-from shared.log import AccessLogMiddleware, configure_logging
-from shared.metrics import MetricsMiddleware, metrics_endpoint
+from shared.log import configure_logging
+from shared.metrics import ObserveMiddleware, metrics_endpoint
 from shared.redis_client import create_redis
 from shared.request_id import RequestIdMiddleware
 from shared.settings import ServiceSettings
@@ -130,7 +130,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     # Outermost first: the request id is set before anything logs.
-    app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ObserveMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,8 +1,9 @@
-"""Prometheus metrics: requests and latency by route template (never by raw path, which would
-make one time series per id)."""
+"""Watching requests: Prometheus metrics of requests and latency by route template (never by raw
+path, which would make one time series per id), and one access-log line per request."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -26,10 +27,13 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
-class MetricsMiddleware:
+class ObserveMiddleware:
+    """Counts and times every HTTP request, then logs it: method, path, status, duration."""
+
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        self.access_log = logging.getLogger("access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,10 +51,12 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
+            elapsed = time.perf_counter() - started
             route = route_template(scope)
             method = scope["method"]
             REQUESTS.labels(self.service, method, route, str(status)).inc()
-            LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
+            LATENCY.labels(self.service, method, route).observe(elapsed)
+            self.access_log.info("%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000)
 
 
 async def metrics_endpoint(request: Request) -> Response:
