@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -163,11 +164,40 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path is served with. Starlette's 405 names only the first route whose
+    path matched, and a path served by one route per method (GET and DELETE /items/{id}) has
+    several. Each method is probed on a scope of its own: routing writes into the scope."""
+    allowed = []
+    for method in _METHODS:
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+        }
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a JSON body that is not UTF-8 with a bare 400 "error parsing the
+        # body" (unless its first bytes pass for a UTF-16 mark: then 422). It is malformed JSON
+        # like any other, and gets the same documented 422.
+        not_utf8 = {"type": "json_invalid", "loc": ("body",), "msg": "The body is not UTF-8"}
+        return await _on_validation_error(request, RequestValidationError([not_utf8]))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
     return problem_response(
-        exc.status_code, detail=detail, instance=request.url.path, headers=exc.headers
+        exc.status_code, detail=detail, instance=request.url.path, headers=headers
     )
 
 

@@ -42,6 +42,16 @@ async def create_item(item: Item, db: DbPool) -> dict[str, Any]:
     return {"name": item.name, "db": await db.fetchval("SELECT 41 + 1")}
 
 
+@router.get("/items/{name}")
+async def get_item(name: str) -> dict[str, str]:
+    return {"name": name}
+
+
+@router.delete("/items/{name}", status_code=204)
+async def delete_item(name: str) -> None:
+    return None
+
+
 @router.get("/me")
 async def me(user: CurrentUser) -> dict[str, str]:
     return {"user": user.username}
@@ -124,6 +134,20 @@ async def test_bad_input_is_a_problem_422(
     assert "input" not in problem["errors"][0]
 
 
+@pytest.mark.parametrize(
+    "content", [b'{"name": "\xff", "size": 1}', b"\xff\xfe{}"], ids=["invalid UTF-8", "UTF-16 mark"]
+)
+async def test_a_body_that_is_not_utf8_is_malformed_json(
+    client: httpx2.AsyncClient, content: bytes
+) -> None:
+    response = await client.post(
+        "/demo/items", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
 async def test_a_domain_error_is_a_problem_with_its_status(client: httpx2.AsyncClient) -> None:
     response = await client.post("/demo/items", json={"name": "taken", "size": 1})
     assert response.status_code == 409
@@ -136,6 +160,15 @@ async def test_unknown_paths_and_methods_are_problems(client: httpx2.AsyncClient
     assert missing.headers["content-type"] == "application/problem+json"
     wrong_method = await client.delete("/demo/items")
     assert wrong_method.status_code == 405
+    assert wrong_method.headers["allow"] == "POST"
+
+
+async def test_a_405_allows_every_method_of_the_path(client: httpx2.AsyncClient) -> None:
+    """One route per method on one path: the answer to another method names them all."""
+    response = await client.put("/demo/items/a", json={})
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["allow"] == "DELETE, GET"
 
 
 async def test_an_unexpected_error_is_a_bare_500_without_internals(
