@@ -322,10 +322,22 @@ async def test_a_forged_access_token_revokes_nothing(client: httpx2.AsyncClient)
         (b'{"token": ["a"]}', "application/json", 422),
         (b'{"token": "x", "extra": 1}', "application/json", 422),
         (b'{"token": ', "application/json", 422),
+        (b'{"token": "\xff"}', "application/json", 422),
         (b"token=abc", "application/x-www-form-urlencoded", 415),
         (b'{"token": "abc"}', "text/plain", 415),
     ],
-    ids=["empty", "empty token", "number", "null", "list", "extra", "broken", "form", "text"],
+    ids=[
+        "empty",
+        "empty token",
+        "number",
+        "null",
+        "list",
+        "extra",
+        "broken",
+        "not UTF-8",
+        "form",
+        "text",
+    ],
 )
 async def test_malformed_revoke_requests_get_4xx(
     client: httpx2.AsyncClient,

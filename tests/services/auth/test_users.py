@@ -128,12 +128,21 @@ async def test_bad_bodies_get_422_and_store_nothing(
     [
         (b'{"username": "broken", "password": ', "application/json", 422),
         (b"\xff\xfe not utf-8", "application/json", 422),
+        (b'{"username": "\xe9t\xe9", "password": "long enough"}', "application/json", 422),
         (b"", "application/json", 422),
         (b'{"username": "texty", "password": "long enough"}', "text/plain", 415),
         (b"username=formy&password=long+enough", "application/x-www-form-urlencoded", 415),
         (b'{"username": "nocontenttype", "password": "long enough"}', None, 415),
     ],
-    ids=["truncated JSON", "not UTF-8", "empty body", "text/plain", "form", "no content type"],
+    ids=[
+        "truncated JSON",
+        "not UTF-8",
+        "latin-1",
+        "empty body",
+        "text/plain",
+        "form",
+        "no content type",
+    ],
 )
 async def test_malformed_requests_get_4xx_and_store_nothing(
     client: httpx2.AsyncClient,
