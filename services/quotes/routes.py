@@ -170,7 +170,7 @@ async def import_quotes(request: Request, service: Service, user: CurrentUser) -
 
 
 @router.get(
-    "/{quote_id}",
+    "/{quote_id:int}",
     summary="One quote",
     response_model=Quote,
     responses=problem_responses(404, 422),
@@ -180,7 +180,7 @@ async def get_quote(quote_id: QuoteId, service: Service) -> Response:
 
 
 @router.delete(
-    "/{quote_id}",
+    "/{quote_id:int}",
     status_code=204,
     summary="Remove a quote (admin)",
     responses=problem_responses(401, 403, 404, 422),

@@ -121,8 +121,26 @@ async def test_get_a_quote_and_404_for_unknown(client: httpx2.AsyncClient, store
     assert response.json()["text"] == "A quote to fetch by id."
     assert_problem(await client.get(f"/quotes/{quote_id + 1000}"), 404)
     assert_problem(await client.get("/quotes/0"), 422)
-    assert_problem(await client.get("/quotes/abc"), 422)
     assert_problem(await client.get(f"/quotes/{2**70}"), 422)
+    # Only digits name a quote: anything else is no quote at all.
+    assert_problem(await client.get("/quotes/abc"), 404)
+    assert_problem(await client.get("/quotes/-1"), 404)
+
+
+async def test_a_method_a_path_lacks_is_405_naming_the_ones_it_has(
+    client: httpx2.AsyncClient, stores: Stores, auth: dict[str, str]
+) -> None:
+    """`search` and `import` are not quote ids: their paths are routes of their own, not
+    /quotes/{quote_id} (which would answer DELETE /quotes/search with 403 or 422)."""
+    for method, path, allowed in [
+        ("DELETE", "/quotes/search", "GET"),
+        ("GET", "/quotes/import", "POST"),
+        ("PUT", "/quotes/1", "DELETE, GET"),
+    ]:
+        response = await client.request(method, path, headers=auth)
+        assert_problem(response, 405)
+        assert response.headers["allow"] == allowed
+    assert await quote_rows(stores) == 0
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -383,6 +401,18 @@ async def test_openapi_documents_the_errors(client: httpx2.AsyncClient) -> None:
     assert "404" in paths["/quotes/{quote_id}"]["get"]["responses"]
     assert {"401", "413", "415"} <= set(paths["/quotes/import"]["post"]["responses"])
     assert {"200", "201", "401", "422"} <= set(paths["/quotes"]["post"]["responses"])
+
+
+async def test_a_body_that_is_not_utf8_is_malformed_json(
+    client: httpx2.AsyncClient, stores: Stores, auth: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/quotes",
+        content=b'{"text": "\xe9t\xe9"}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert_problem(response, 422)
+    assert await quote_rows(stores) == 0
 
 
 async def test_search_page_renders_results_without_javascript(
