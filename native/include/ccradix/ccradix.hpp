@@ -781,6 +781,17 @@ void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& o
 
 template <class T> using Bits = typename KeyTraits<T>::U;
 
+// numpy's stable argsort treats -0.0 and +0.0 as equal (input order decides); `sort` orders
+// them. argsort folds -0.0 into +0.0 so that its indices match numpy's exactly.
+template <class T> Bits<T> fold_signed_zero(Bits<T> b) {
+    if constexpr (std::is_floating_point<T>::value) {
+        constexpr Bits<T> kSign = Bits<T>(1) << (sizeof(Bits<T>) * 8 - 1);
+        return b == kSign ? Bits<T>(0) : b;
+    } else {
+        return b;
+    }
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -803,7 +814,8 @@ template <class T> void sort(detail::Bits<T>* a, std::size_t n, const Options& o
     sort<T>(a, a, n, opt);
 }
 
-// Stable argsort: idx[i] is the input position of the i-th smallest value.
+// Stable argsort: idx[i] is the input position of the i-th smallest value; equal values (and
+// -0.0 / +0.0, and all NaNs) keep their input order, as numpy.argsort(kind="stable") does.
 template <class T>
 void argsort(const detail::Bits<T>* in, std::int64_t* idx, std::size_t n, const Options& opt = {}) {
     using Tr = detail::KeyTraits<T>;
@@ -812,7 +824,9 @@ void argsort(const detail::Bits<T>* in, std::int64_t* idx, std::size_t n, const 
     auto go = [&](auto index_tag) {
         using I = decltype(index_tag);
         using Item = detail::Pair<U, I>;
-        auto load = [in](std::size_t i) -> Item { return Item{Tr::to_key(in[i]), I(i)}; };
+        auto load = [in](std::size_t i) -> Item {
+            return Item{Tr::to_key(detail::fold_signed_zero<T>(in[i])), I(i)};
+        };
         auto emit = [idx](std::size_t i, const Item& it) { idx[i] = std::int64_t(it.value); };
         detail::run_engine<Item>(n, load, emit, nullptr, opt);
     };
@@ -823,6 +837,7 @@ void argsort(const detail::Bits<T>* in, std::int64_t* idx, std::size_t n, const 
 }
 
 // Stable sort of keys carrying values (V: any trivially copyable 4- or 8-byte payload bits).
+// Keys are ordered as by `sort` (-0.0 before +0.0); ties keep their input order.
 template <class T, class V>
 void sort_pairs(const detail::Bits<T>* keys, const V* values, detail::Bits<T>* keys_out,
                 V* values_out, std::size_t n, const Options& opt = {}) {

@@ -11,7 +11,7 @@ def sort(
     inplace: bool = False,
     descending: bool = False,
     threads: int = 1,
-    first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",
+    first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",  # noqa: S107
 ) -> npt.NDArray[Any]: ...
 def argsort(a: npt.NDArray[Any], *, threads: int = 1) -> npt.NDArray[np.int64]: ...
 def sort_pairs(
