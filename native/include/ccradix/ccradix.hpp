@@ -234,14 +234,33 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Tuning. Figures chosen by bench/sort_bench.py on a 2 MiB-L2 x86-64 core; see docs/native.md.
 
+#ifndef CCRADIX_STREAM_BYTES
+#define CCRADIX_STREAM_BYTES (std::size_t(8) << 20)
+#endif
+
+#ifndef CCRADIX_CACHE_BYTES
+#define CCRADIX_CACHE_BYTES (std::size_t(256) << 10)
+#endif
+#ifndef CCRADIX_TOP_BITS
+#define CCRADIX_TOP_BITS 12
+#endif
+#ifndef CCRADIX_LSD_BITS
+#define CCRADIX_LSD_BITS 11
+#endif
+
+#ifndef CCRADIX_SEQUENTIAL_EMIT
+#define CCRADIX_SEQUENTIAL_EMIT 1
+#endif
+
 struct Tuning {
-    static constexpr std::size_t kCacheBytes = 256 * 1024;  // bucket size finished "in cache"
-    static constexpr int kMaxTopBits = 12;                  // widest out-of-cache digit
-    static constexpr int kMaxLsdBits = 11;                  // widest in-cache LSD digit
+    static constexpr std::size_t kCacheBytes = CCRADIX_CACHE_BYTES;  // finished "in cache"
+    static constexpr int kMaxTopBits = CCRADIX_TOP_BITS;  // widest out-of-cache digit
+    static constexpr int kMaxLsdBits = CCRADIX_LSD_BITS;  // widest in-cache LSD digit
     static constexpr int kMaxLsdPasses = 3;                 // more varying bits: see sort_in_cache
     static constexpr std::size_t kInsertion = 32;           // insertion sort at or below this
-    static constexpr std::size_t kStreamBytes = 64u << 20;  // non-temporal stores above this
-    static constexpr std::size_t kBufferedBytes = 4u << 20; // write-combining buffers above this
+    // Write-combining buffers + non-temporal stores above this (beyond the caches, they halve
+    // the scatter's cost: one TLB walk and no read-for-ownership per 64-byte line).
+    static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
     static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
 };
 
@@ -253,6 +272,9 @@ template <class Item, class Load, class Emit> class Engine {
 public:
     using U = decltype(item_key(std::declval<Item>()));
     static constexpr int kKeyBits = int(sizeof(U) * 8);
+    // The last in-cache pass scatters within the cache and the output is then written in
+    // order: scattered stores straight into a large output miss on every line.
+    static constexpr bool kSequentialEmit = CCRADIX_SEQUENTIAL_EMIT != 0;
     static constexpr std::size_t kCacheItems =
         std::max<std::size_t>(Tuning::kCacheBytes / sizeof(Item), 1024);
     static constexpr std::size_t kLineItems = 64 / sizeof(Item);
@@ -308,8 +330,16 @@ public:
             return;
         }
         const int hb = highest_bit(std::uint64_t(all_diff)) + 1;
-        if (hb < kKeyBits - 0 && hb <= shift) {
-            // The top digit was constant: aim the first pass at the highest varying bits.
+        std::size_t largest = 0;
+        for (std::size_t b = 0; b < hist[0].size(); ++b) {
+            std::size_t c = 0;
+            for (unsigned t = 0; t < threads; ++t) c += hist[t][b];
+            largest = std::max(largest, c);
+        }
+        if (hb < kKeyBits && (hb <= shift || largest > kCacheItems)) {
+            // The top bits barely vary (small integers, floats of one sign and a few exponents):
+            // one more read to aim the first pass at the highest varying bits saves a second
+            // out-of-cache pass over the crowded buckets.
             const int bits = std::min(top_bits, hb);
             shift = hb - bits;
             parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
@@ -329,10 +359,13 @@ private:
     }
 
     static int top_digit_bits(std::size_t n) {
-        // Enough buckets that an average bucket is half the in-cache size.
+        // Enough buckets that an average bucket is half the in-cache size ...
         const std::size_t target = std::max<std::size_t>(kCacheItems / 2, 1);
         int bits = 1;
         while (bits < Tuning::kMaxTopBits && (n >> bits) > target) ++bits;
+        // ... and, for 32-bit keys, few enough bits left for two in-cache LSD passes.
+        const int wanted = kKeyBits - 2 * Tuning::kMaxLsdBits;
+        if (kKeyBits <= 32 && bits < wanted && (n >> wanted) >= 4096) bits = wanted;
         return std::max(bits, 4);
     }
 
@@ -389,9 +422,7 @@ private:
     FirstPass choose_first_pass() const {
         if (opt_.first_pass != FirstPass::automatic) return opt_.first_pass;
         const std::size_t bytes = n_ * sizeof(Item);
-        if (bytes >= Tuning::kStreamBytes) return FirstPass::streaming;
-        if (bytes >= Tuning::kBufferedBytes) return FirstPass::buffered;
-        return FirstPass::simple;
+        return bytes >= Tuning::kStreamBytes ? FirstPass::streaming : FirstPass::simple;
     }
 
     void scatter_and_finish(unsigned threads, std::size_t chunk, int shift, int bits,
@@ -609,7 +640,6 @@ private:
     // Sorts m items at `src` (in cache, or about to be) and emits them at [lo, lo+m).
     // `bits`: key bits at and above it are shared by all m items.
     void sort_in_cache(const Item* src, std::size_t lo, std::size_t m, int bits, Arena& arena) {
-        (void)bits;  // the exact range of varying bits is measured below
         if (m <= Tuning::kInsertion) {
             Item tmp[Tuning::kInsertion];
             std::copy(src, src + m, tmp);
@@ -617,31 +647,21 @@ private:
             for (std::size_t i = 0; i < m; ++i) emit_(lo + i, tmp[i]);
             return;
         }
-        U d = 0;
-        const U k0 = item_key(src[0]);
-        for (std::size_t i = 0; i < m; ++i) d |= item_key(src[i]) ^ k0;
-        if (d == 0) {
-            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, src[i]);
-            return;
-        }
-        const int hb = highest_bit(std::uint64_t(d)) + 1;
-        const int lb = lowest_bit(std::uint64_t(d));
-        const int width = hb - lb;
         // Digits no wider than the bucket needs: 2^digit counters should not outnumber the keys.
         int digit = 4;
         while (digit < Tuning::kMaxLsdBits && (std::size_t(1) << digit) < m) ++digit;
-        const int passes = (width + digit - 1) / digit;
-        if (passes <= Tuning::kMaxLsdPasses) {
-            Plan plan = even_plan(lb, width, passes);
-            lsd(src, lo, m, plan, true, arena);
+        if ((bits + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
+            // The common case: few enough bits left for LSD over all of them. The histogram pass
+            // finds the digits on which all keys agree; no separate scan for varying bits.
+            const int passes = std::max(1, (bits + digit - 1) / digit);
+            lsd(src, lo, m, even_plan(0, bits, passes), true, arena);
             return;
         }
-        // Many varying bits (64-bit keys): order by the top two digits only, which separates all
-        // but a few keys, then finish the runs that still share those digits.
-        const int top = std::min(width, 2 * digit);
-        Plan plan = even_plan(hb - top, top, 2);
-        const Item* sorted = lsd(src, lo, m, plan, false, arena);
-        const int shift = hb - top;
+        // Many bits left (64-bit keys): order by the top two digits only, which separates all
+        // but a few keys, then finish the runs that still share those digits. (Keys that agree
+        // on both digits all land in one run, which recurses on the bits below.)
+        const int shift = bits - 2 * digit;
+        const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
         std::size_t i = 0;
         while (i < m) {
             const U prefix = static_cast<U>(item_key(sorted[i]) >> shift);
@@ -732,14 +752,12 @@ private:
             active[na++] = p;
         }
         const Item* cur = src;
-        if (na == 0 && emit_result)
-            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, src[i]);
         for (int a = 0; a < na; ++a) {
             const int p = active[a];
             const U mask = static_cast<U>((U(1) << plan.width[p]) - 1);
             const int shift = plan.shift[p];
             std::uint32_t* c = count[p];
-            if (a + 1 == na && emit_result) {
+            if (a + 1 == na && emit_result && !kSequentialEmit) {
                 for (std::size_t i = 0; i < m; ++i) {
                     const Item it = cur[i];
                     emit_(lo + c[(item_key(it) >> shift) & mask]++, it);
@@ -753,6 +771,8 @@ private:
                 cur = nxt;
             }
         }
+        if (emit_result && (kSequentialEmit || na == 0))
+            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, cur[i]);
         return cur;
     }
 
