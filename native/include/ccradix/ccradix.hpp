@@ -591,7 +591,11 @@ private:
             return;
         }
         const int hb = highest_bit(std::uint64_t(d)) + 1;
-        const int w = std::min(hb, Tuning::kMaxTopBits);
+        // As many buckets as make them fit the cache on average, not more: tiny buckets pay
+        // their counters and their cut-overs for nothing.
+        int w = 1;
+        while (w < Tuning::kMaxTopBits && (m >> w) > kCacheItems / 2) ++w;
+        w = std::min(w, hb);
         const int shift = hb - w;
         Item* dst = in_work ? alt_buffer() : work_;
         const U mask = static_cast<U>((U(1) << w) - 1);
