@@ -15,9 +15,9 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ccradix
 import numpy as np
@@ -30,7 +30,7 @@ from bench.sort_data import DISTRIBUTIONS, make
 Array = npt.NDArray[Any]
 
 
-def best_times(funcs: list[Callable[[], object]], repeats: int) -> list[float]:
+def best_times(funcs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
     """Best wall time of each function, running them interleaved `repeats` times."""
     best = [float("inf")] * len(funcs)
     for _ in range(repeats):
@@ -162,12 +162,14 @@ def run(quick: bool) -> str:
     table("Stable argsort vs numpy.argsort(kind='stable')", arg_rows)
 
     # Two threads (2 cores, shared memory bandwidth).
+    def with_threads(keys: Array, threads: int) -> Callable[[], object]:
+        return lambda: ccradix.sort(keys, threads=threads)
+
     thread_rows = []
     for t in ("uint32", "uint64"):
-        a = make("uniform", big, t, seed=3)
+        keys = make("uniform", big, t, seed=3)
         one, two = best_times(
-            [lambda a=a: ccradix.sort(a, threads=1), lambda a=a: ccradix.sort(a, threads=2)],
-            repeats_for(big, quick),
+            [with_threads(keys, 1), with_threads(keys, 2)], repeats_for(big, quick)
         )
         thread_rows.append((f"uniform {t} {human(big)}", one, two))
     out.append("\n### Two threads\n")
@@ -179,10 +181,13 @@ def run(quick: bool) -> str:
 
     # First-pass designs, and the reference points.
     a = make("uniform", big, "uint32", seed=4)
-    variants = ["simple", "buffered", "streaming"]
+    variants: list[Literal["simple", "buffered", "streaming"]] = ["simple", "buffered", "streaming"]
+
+    def with_first_pass(v: Literal["simple", "buffered", "streaming"]) -> Callable[[], object]:
+        return lambda: _ccradix.sort(a, first_pass=v)
+
     np_s, *variant_s = best_times(
-        [lambda: np.sort(a)] + [lambda v=v: _ccradix.sort(a, first_pass=v) for v in variants],  # type: ignore[misc]
-        repeats_for(big, quick),
+        [lambda: np.sort(a), *(with_first_pass(v) for v in variants)], repeats_for(big, quick)
     )
     ref = [
         Row(f"first pass: {v}, uint32 {human(big)}", np_s, s)
