@@ -312,11 +312,8 @@ public:
             h.assign(std::size_t(1) << bits, 0);
             const U mask = static_cast<U>((U(1) << bits) - 1);
             U d = 0;
-            for (std::size_t i = lo; i < hi; ++i) {
-                const U k = item_key(load_(i));
-                d |= k ^ first;
-                ++h[(k >> sh) & mask];
-            }
+            count_digits(lo, hi, [this](std::size_t i) { return item_key(load_(i)); }, sh, mask,
+                         h.size(), h.data(), first, d);
             diff[t] = d;
         };
         parallel(threads, [&](unsigned t) { histogram(t, shift, top_bits); });
@@ -416,6 +413,43 @@ private:
         std::size_t used_ = 0;
         std::vector<std::unique_ptr<Item[]>> extra_;
     };
+
+    // Counts digit values of keys [lo, hi) into `out` (size_t, nb entries, added to) and ORs
+    // `key ^ first` into `diff`. Four counter tables: with many equal keys a single table makes
+    // every increment wait for the previous one to the same counter.
+    template <class KeyAt>
+    static void count_digits(std::size_t lo, std::size_t hi, KeyAt key_at, int shift, U mask,
+                             std::size_t nb, std::size_t* out, U first, U& diff) {
+        std::vector<std::uint32_t> tables(4 * nb, 0);
+        std::uint32_t* t0 = tables.data();
+        std::uint32_t* t1 = t0 + nb;
+        std::uint32_t* t2 = t1 + nb;
+        std::uint32_t* t3 = t2 + nb;
+        U d = 0;
+        constexpr std::size_t kBlock = std::size_t(1) << 30;  // keeps the 32-bit tables exact
+        for (std::size_t b = lo; b < hi; b += kBlock) {
+            const std::size_t e = std::min(hi, b + kBlock);
+            std::size_t i = b;
+            for (; i + 4 <= e; i += 4) {
+                const U k0 = key_at(i), k1 = key_at(i + 1), k2 = key_at(i + 2), k3 = key_at(i + 3);
+                d |= (k0 ^ first) | (k1 ^ first) | (k2 ^ first) | (k3 ^ first);
+                ++t0[(k0 >> shift) & mask];
+                ++t1[(k1 >> shift) & mask];
+                ++t2[(k2 >> shift) & mask];
+                ++t3[(k3 >> shift) & mask];
+            }
+            for (; i < e; ++i) {
+                const U k = key_at(i);
+                d |= k ^ first;
+                ++t0[(k >> shift) & mask];
+            }
+            for (std::size_t j = 0; j < nb; ++j) {
+                out[j] += std::size_t(t0[j]) + t1[j] + t2[j] + t3[j];
+                t0[j] = t1[j] = t2[j] = t3[j] = 0;
+            }
+        }
+        diff |= d;
+    }
 
     // ---- first pass ---------------------------------------------------------------------------
 
@@ -600,7 +634,9 @@ private:
         Item* dst = in_work ? alt_buffer() : work_;
         const U mask = static_cast<U>((U(1) << w) - 1);
         std::vector<std::size_t> pos(std::size_t(1) << w, 0);
-        for (std::size_t i = lo; i < lo + m; ++i) ++pos[(item_key(src[i]) >> shift) & mask];
+        U unused = 0;
+        count_digits(lo, lo + m, [src](std::size_t i) { return item_key(src[i]); }, shift, mask,
+                     pos.size(), pos.data(), k0, unused);
         std::vector<std::size_t> starts(pos.size() + 1);
         std::size_t sum = lo;
         for (std::size_t b = 0; b < pos.size(); ++b) {
@@ -654,17 +690,28 @@ private:
         // Digits no wider than the bucket needs: 2^digit counters should not outnumber the keys.
         int digit = 4;
         while (digit < Tuning::kMaxLsdBits && (std::size_t(1) << digit) < m) ++digit;
-        if ((bits + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
-            // The common case: few enough bits left for LSD over all of them. The histogram pass
-            // finds the digits on which all keys agree; no separate scan for varying bits.
-            const int passes = std::max(1, (bits + digit - 1) / digit);
-            lsd(src, lo, m, even_plan(0, bits, passes), true, arena);
+        // Which bits vary: a cheap (vectorised) read that lets equal keys skip all counting,
+        // and narrows the digits to the bits that matter.
+        U d = 0;
+        const U k0 = item_key(src[0]);
+        for (std::size_t i = 0; i < m; ++i) d |= item_key(src[i]) ^ k0;
+        if (d == 0) {
+            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, src[i]);
+            return;
+        }
+        const int hb = std::min(bits, highest_bit(std::uint64_t(d)) + 1);
+        const int lb = std::min(hb - 1, lowest_bit(std::uint64_t(d)));
+        const int width = hb - lb;
+        if ((width + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
+            // The common case: few enough bits left for LSD over all of them.
+            const int passes = std::max(1, (width + digit - 1) / digit);
+            lsd(src, lo, m, even_plan(lb, width, passes), true, arena);
             return;
         }
         // Many bits left (64-bit keys): order by the top two digits only, which separates all
         // but a few keys, then finish the runs that still share those digits. (Keys that agree
         // on both digits all land in one run, which recurses on the bits below.)
-        const int shift = bits - 2 * digit;
+        const int shift = hb - 2 * digit;
         const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
         std::size_t i = 0;
         while (i < m) {
