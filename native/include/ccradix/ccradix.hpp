@@ -284,7 +284,8 @@ public:
         : n_(n), load_(load), emit_(emit), work_(work), alt_(alt), alt_is_output_(alt != nullptr),
           opt_(opt) {}
 
-    // Sorts when every item fits the in-cache path; no scratch needed.
+    // Small inputs skip the out-of-cache pass (measured: up to the in-cache bucket size; beyond
+    // it a top pass plus two LSD passes beats three LSD passes). No scratch needed.
     static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
 
     void run_small() {
@@ -337,7 +338,7 @@ public:
             // The top bits barely vary (small integers, floats of one sign and a few exponents):
             // one more read to aim the first pass at the highest varying bits saves a second
             // out-of-cache pass over the crowded buckets.
-            const int bits = std::min(top_bits, hb);
+            const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
             shift = hb - bits;
             parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
             scatter_and_finish(threads, chunk, shift, bits, hist);
@@ -627,8 +628,11 @@ private:
         const int hb = highest_bit(std::uint64_t(d)) + 1;
         // As many buckets as make them fit the cache on average, not more: tiny buckets pay
         // their counters and their cut-overs for nothing.
-        int w = 1;
+        // At least 8 bits, though: skewed keys (Zipf) crowd into one sub-bucket whatever the
+        // size says, and each level should peel off a useful number of bits.
+        int w = 8;
         while (w < Tuning::kMaxTopBits && (m >> w) > kCacheItems / 2) ++w;
+        if (hb <= Tuning::kMaxTopBits) w = hb;  // one counting pass finishes the bucket
         w = std::min(w, hb);
         const int shift = hb - w;
         Item* dst = in_work ? alt_buffer() : work_;
