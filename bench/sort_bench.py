@@ -96,14 +96,19 @@ def copy_bandwidth_bound(n: int) -> float:
 
 def peak_extra_memory(dtype: str, n: int, inplace: bool) -> float:
     """Peak RSS growth of one sort beyond its result, in copies of the input (fresh process)."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent process.
     code = f"""
-import json, resource, numpy as np, ccradix
+import json, numpy as np, ccradix
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
 a = np.random.default_rng(0).integers(0, 2**31, {n}, dtype="{dtype}")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 ccradix.sort(a, inplace={inplace})
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm()
 result_copies = 0 if {inplace} else 1
-print(json.dumps((after - before) * 1024 / a.nbytes - result_copies))
+print(json.dumps((after - before) / a.nbytes - result_copies))
 """
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
