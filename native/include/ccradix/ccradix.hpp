@@ -1,0 +1,962 @@
+// ccradix: CC-Radix sort (Jiménez-González, Navarro, Larriba-Pey, Euromicro PDP 2003) for
+// 32- and 64-bit integer and floating-point keys, with optional payloads.
+//
+// Pure C++17; no Python types. See docs/native.md for the design.
+//
+// Shape of the algorithm:
+//   1. one histogram pass over the input (the "top" digit, 8..12 bits wide, chosen from n);
+//   2. one scatter pass from the input into a scratch buffer, through software write-combining
+//      buffers flushed with non-temporal stores when the array is much larger than the cache;
+//   3. each bucket that fits in the cache is finished in the cache: LSD passes when few bits remain,
+//      otherwise one more in-cache MSD pass and an insertion sort of the tiny sub-buckets;
+//      a bucket still larger than the cache gets another out-of-cache MSD pass (the CC-Radix rule).
+// Keys are mapped to unsigned integers whose order is the wanted order (sign flip for signed
+// integers, the usual bit trick for floats), on the way in (first pass) and back on the way out
+// (last pass), so the input is read once and the output written once by the transforms.
+// Every pass is stable, so the same engine gives a stable argsort and a stable sort_pairs.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define CCRADIX_HAVE_SSE2 1
+#endif
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace ccradix {
+
+// How the first (out-of-cache) scatter pass writes its output. `automatic` picks from the size;
+// the others exist so the benchmark and the tests can compare them.
+enum class FirstPass { automatic, simple, buffered, streaming };
+
+struct Options {
+    unsigned threads = 1;
+    bool descending = false;  // the exact reverse of the ascending order
+    FirstPass first_pass = FirstPass::automatic;
+};
+
+namespace detail {
+
+// ---------------------------------------------------------------------------------------------
+// Key transforms: map the bits of a value to an unsigned key with the same order.
+
+template <class T> struct KeyTraits;
+
+template <> struct KeyTraits<std::uint32_t> {
+    using U = std::uint32_t;
+    static U to_key(U b) { return b; }
+    static U from_key(U k) { return k; }
+};
+template <> struct KeyTraits<std::uint64_t> {
+    using U = std::uint64_t;
+    static U to_key(U b) { return b; }
+    static U from_key(U k) { return k; }
+};
+template <> struct KeyTraits<std::int32_t> {
+    using U = std::uint32_t;
+    static U to_key(U b) { return b ^ 0x80000000u; }
+    static U from_key(U k) { return k ^ 0x80000000u; }
+};
+template <> struct KeyTraits<std::int64_t> {
+    using U = std::uint64_t;
+    static U to_key(U b) { return b ^ 0x8000000000000000ull; }
+    static U from_key(U k) { return k ^ 0x8000000000000000ull; }
+};
+
+// Floats: negative values have all bits flipped (larger magnitude sorts first), positive values
+// get the sign bit set. That orders -inf < ... < -0.0 < +0.0 < ... < +inf. Every NaN becomes the
+// canonical quiet NaN first, whose key lies above +inf: NaNs end up last as numpy puts them, and
+// the key stays a pure function of the value (the sort only moves keys, never values).
+template <class U, U kSign, U kAbsMask, U kInf, U kQuietNaN> struct FloatTraits {
+    using Key = U;
+    static U to_key(U b) {
+        const bool nan = (b & kAbsMask) > kInf;
+        b = nan ? kQuietNaN : b;
+        const U mask = static_cast<U>(U(0) - (b >> (sizeof(U) * 8 - 1))) | kSign;
+        return b ^ mask;
+    }
+    static U from_key(U k) {
+        const U mask = static_cast<U>((k >> (sizeof(U) * 8 - 1)) - 1) | kSign;
+        return k ^ mask;
+    }
+};
+template <>
+struct KeyTraits<float>
+    : FloatTraits<std::uint32_t, 0x80000000u, 0x7FFFFFFFu, 0x7F800000u, 0x7FC00000u> {
+    using U = std::uint32_t;
+};
+template <>
+struct KeyTraits<double>
+    : FloatTraits<std::uint64_t, 0x8000000000000000ull, 0x7FFFFFFFFFFFFFFFull,
+                  0x7FF0000000000000ull, 0x7FF8000000000000ull> {
+    using U = std::uint64_t;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Items moved by the engine: a bare key, or a key with a payload.
+
+template <class U> inline U item_key(U k) { return k; }
+
+template <class U, class V> struct Pair {
+    U key;
+    V value;
+};
+template <class U, class V> inline U item_key(const Pair<U, V>& p) { return p.key; }
+
+inline int highest_bit(std::uint64_t x) { return 63 - __builtin_clzll(x); }  // x != 0
+inline int lowest_bit(std::uint64_t x) { return __builtin_ctzll(x); }        // x != 0
+
+// ---------------------------------------------------------------------------------------------
+// Scratch memory. A sort of 1e8 keys needs hundreds of MB of scratch; allocating it on every
+// call costs a page fault per 4 KiB, so one buffer is kept between calls (the largest seen) and
+// advised for transparent huge pages, which cuts the faults and TLB misses of the scatter pass.
+
+class ScratchPool {
+public:
+    struct Block {
+        void* ptr = nullptr;
+        std::size_t bytes = 0;
+    };
+
+    static ScratchPool& instance() {
+        static ScratchPool pool;
+        return pool;
+    }
+
+    Block acquire(std::size_t bytes) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (cached_.ptr != nullptr && cached_.bytes >= bytes) {
+                Block b = cached_;
+                cached_ = Block{};
+                return b;
+            }
+        }
+        return allocate(bytes);
+    }
+
+    void release(Block b) {
+        if (b.ptr == nullptr) return;
+        Block to_free;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (cached_.ptr == nullptr || cached_.bytes < b.bytes) {
+                to_free = cached_;
+                cached_ = b;
+            } else {
+                to_free = b;
+            }
+        }
+        deallocate(to_free);
+    }
+
+    // Returns the kept buffer to the system (a long-running service may want its memory back).
+    void trim() {
+        Block to_free;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            to_free = cached_;
+            cached_ = Block{};
+        }
+        deallocate(to_free);
+    }
+
+    std::size_t cached_bytes() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return cached_.bytes;
+    }
+
+    ~ScratchPool() { deallocate(cached_); }
+
+private:
+    static Block allocate(std::size_t bytes) {
+        bytes = std::max<std::size_t>(bytes, 64);
+#if defined(__linux__)
+        constexpr std::size_t kHuge = std::size_t(2) << 20;
+        if (bytes >= kHuge) {
+            bytes = (bytes + kHuge - 1) / kHuge * kHuge;
+            void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED) throw std::bad_alloc();
+#if defined(MADV_HUGEPAGE)
+            madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+            return Block{p, bytes};
+        }
+#endif
+        bytes = (bytes + 63) / 64 * 64;
+        void* p = ::operator new(bytes, std::align_val_t(64));
+        return Block{p, bytes};
+    }
+
+    static void deallocate(Block b) {
+        if (b.ptr == nullptr) return;
+#if defined(__linux__)
+        if (b.bytes >= (std::size_t(2) << 20)) {
+            munmap(b.ptr, b.bytes);
+            return;
+        }
+#endif
+        ::operator delete(b.ptr, std::align_val_t(64));
+    }
+
+    std::mutex mutex_;
+    Block cached_;
+};
+
+class ScratchLease {
+public:
+    explicit ScratchLease(std::size_t bytes) : block_(ScratchPool::instance().acquire(bytes)) {}
+    ~ScratchLease() { ScratchPool::instance().release(block_); }
+    ScratchLease(const ScratchLease&) = delete;
+    ScratchLease& operator=(const ScratchLease&) = delete;
+    template <class T> T* as() const { return static_cast<T*>(block_.ptr); }
+
+private:
+    ScratchPool::Block block_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Tuning. Figures chosen by bench/sort_bench.py on a 2 MiB-L2 x86-64 core; see docs/native.md.
+
+#ifndef CCRADIX_STREAM_BYTES
+#define CCRADIX_STREAM_BYTES (std::size_t(8) << 20)
+#endif
+
+#ifndef CCRADIX_CACHE_BYTES
+#define CCRADIX_CACHE_BYTES (std::size_t(256) << 10)
+#endif
+#ifndef CCRADIX_TOP_BITS
+#define CCRADIX_TOP_BITS 12
+#endif
+#ifndef CCRADIX_LSD_BITS
+#define CCRADIX_LSD_BITS 11
+#endif
+
+#ifndef CCRADIX_SEQUENTIAL_EMIT
+#define CCRADIX_SEQUENTIAL_EMIT 1
+#endif
+
+struct Tuning {
+    static constexpr std::size_t kCacheBytes = CCRADIX_CACHE_BYTES;  // finished "in cache"
+    static constexpr int kMaxTopBits = CCRADIX_TOP_BITS;  // widest out-of-cache digit
+    static constexpr int kMaxLsdBits = CCRADIX_LSD_BITS;  // widest in-cache LSD digit
+    static constexpr int kMaxLsdPasses = 3;                 // more varying bits: see sort_in_cache
+    static constexpr std::size_t kInsertion = 32;           // insertion sort at or below this
+    // Write-combining buffers + non-temporal stores above this (beyond the caches, they halve
+    // the scatter's cost: one TLB walk and no read-for-ownership per 64-byte line).
+    static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
+    static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
+};
+
+// ---------------------------------------------------------------------------------------------
+// The engine. `Load(i)` yields the item for input position i (keys already transformed);
+// `Emit(pos, item)` writes the item at output position pos (transforming the key back).
+
+template <class Item, class Load, class Emit> class Engine {
+public:
+    using U = decltype(item_key(std::declval<Item>()));
+    static constexpr int kKeyBits = int(sizeof(U) * 8);
+    // The last in-cache pass scatters within the cache and the output is then written in
+    // order: scattered stores straight into a large output miss on every line.
+    static constexpr bool kSequentialEmit = CCRADIX_SEQUENTIAL_EMIT != 0;
+    static constexpr std::size_t kCacheItems =
+        std::max<std::size_t>(Tuning::kCacheBytes / sizeof(Item), 1024);
+    static constexpr std::size_t kLineItems = 64 / sizeof(Item);
+    static_assert(64 % sizeof(Item) == 0, "items must tile a cache line");
+
+    Engine(std::size_t n, Load load, Emit emit, Item* work, Item* alt, const Options& opt)
+        : n_(n), load_(load), emit_(emit), work_(work), alt_(alt), alt_is_output_(alt != nullptr),
+          opt_(opt) {}
+
+    // Small inputs skip the out-of-cache pass (measured: up to the in-cache bucket size; beyond
+    // it a top pass plus two LSD passes beats three LSD passes). No scratch needed.
+    static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
+
+    void run_small() {
+        Arena arena(n_ * 4);
+        Item* buf = arena.take(n_);
+        for (std::size_t i = 0; i < n_; ++i) buf[i] = load_(i);
+        sort_in_cache(buf, 0, n_, kKeyBits, arena);
+    }
+
+    // `work` holds n items; `alt` (may be null: allocated on demand) is used only by buckets that
+    // are still larger than the cache after the first pass.
+    void run() {
+        const unsigned threads = effective_threads();
+        const int top_bits = top_digit_bits(n_);
+        int shift = kKeyBits - top_bits;
+
+        // Histogram of the top digit, and which bits vary at all.
+        std::vector<std::vector<std::size_t>> hist(threads);
+        std::vector<U> diff(threads, 0);
+        const std::size_t chunk = (n_ + threads - 1) / threads;
+        const U first = item_key(load_(0));
+        auto histogram = [&](unsigned t, int sh, int bits) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            auto& h = hist[t];
+            h.assign(std::size_t(1) << bits, 0);
+            const U mask = static_cast<U>((U(1) << bits) - 1);
+            U d = 0;
+            count_digits(lo, hi, [this](std::size_t i) { return item_key(load_(i)); }, sh, mask,
+                         h.size(), h.data(), first, d);
+            diff[t] = d;
+        };
+        parallel(threads, [&](unsigned t) { histogram(t, shift, top_bits); });
+        U all_diff = 0;
+        for (U d : diff) all_diff |= d;
+        if (all_diff == 0) {  // all keys equal
+            parallel(threads, [&](unsigned t) {
+                const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+                for (std::size_t i = lo; i < hi; ++i) emit_(i, load_(i));
+            });
+            return;
+        }
+        const int hb = highest_bit(std::uint64_t(all_diff)) + 1;
+        std::size_t largest = 0;
+        for (std::size_t b = 0; b < hist[0].size(); ++b) {
+            std::size_t c = 0;
+            for (unsigned t = 0; t < threads; ++t) c += hist[t][b];
+            largest = std::max(largest, c);
+        }
+        if (hb < kKeyBits && (hb <= shift || largest > kCacheItems)) {
+            // The top bits barely vary (small integers, floats of one sign and a few exponents):
+            // one more read to aim the first pass at the highest varying bits saves a second
+            // out-of-cache pass over the crowded buckets.
+            const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
+            shift = hb - bits;
+            parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
+            scatter_and_finish(threads, chunk, shift, bits, hist);
+        } else {
+            scatter_and_finish(threads, chunk, shift, top_bits, hist);
+        }
+    }
+
+private:
+    // ---- helpers ------------------------------------------------------------------------------
+
+    unsigned effective_threads() const {
+        unsigned t = std::max(1u, opt_.threads);
+        if (n_ < Tuning::kMinParallel) t = 1;
+        return t;
+    }
+
+    static int top_digit_bits(std::size_t n) {
+        // Enough buckets that an average bucket is half the in-cache size ...
+        const std::size_t target = std::max<std::size_t>(kCacheItems / 2, 1);
+        int bits = 1;
+        while (bits < Tuning::kMaxTopBits && (n >> bits) > target) ++bits;
+        // ... and, for 32-bit keys, few enough bits left for two in-cache LSD passes.
+        const int wanted = kKeyBits - 2 * Tuning::kMaxLsdBits;
+        if (kKeyBits <= 32 && bits < wanted && (n >> wanted) >= 4096) bits = wanted;
+        return std::max(bits, 4);
+    }
+
+    template <class F> static void parallel(unsigned threads, F&& f) {
+        if (threads <= 1) {
+            f(0u);
+            return;
+        }
+        std::vector<std::thread> pool;
+        pool.reserve(threads - 1);
+        for (unsigned t = 1; t < threads; ++t) pool.emplace_back([&f, t] { f(t); });
+        f(0u);
+        for (auto& th : pool) th.join();
+    }
+
+    // A bump allocator for the in-cache buffers of one worker. They are reused bucket after
+    // bucket (and call after call: the block is per thread), so they stay in the cache and cost
+    // no page faults.
+    class Arena {
+    public:
+        explicit Arena(std::size_t capacity) : cap_(capacity), buf_(backing(capacity)) {}
+        Item* take(std::size_t count) {
+            if (used_ + count > cap_) {
+                // Rare (deep in-cache recursion): a separate block, kept until the arena dies.
+                extra_.emplace_back(new Item[count]);
+                return extra_.back().get();
+            }
+            Item* p = buf_ + used_;
+            used_ += count;
+            return p;
+        }
+        std::size_t mark() const { return used_; }
+        void reset(std::size_t mark) { used_ = mark; }
+
+    private:
+        static Item* backing(std::size_t capacity) {
+            thread_local std::unique_ptr<Item[]> block;
+            thread_local std::size_t block_capacity = 0;
+            if (block_capacity < capacity) {
+                block.reset(new Item[capacity]);
+                block_capacity = capacity;
+            }
+            return block.get();
+        }
+
+        std::size_t cap_;
+        Item* buf_;
+        std::size_t used_ = 0;
+        std::vector<std::unique_ptr<Item[]>> extra_;
+    };
+
+    // Counts digit values of keys [lo, hi) into `out` (size_t, nb entries, added to) and ORs
+    // `key ^ first` into `diff`. Four counter tables: with many equal keys a single table makes
+    // every increment wait for the previous one to the same counter.
+    template <class KeyAt>
+    static void count_digits(std::size_t lo, std::size_t hi, KeyAt key_at, int shift, U mask,
+                             std::size_t nb, std::size_t* out, U first, U& diff) {
+        std::vector<std::uint32_t> tables(4 * nb, 0);
+        std::uint32_t* t0 = tables.data();
+        std::uint32_t* t1 = t0 + nb;
+        std::uint32_t* t2 = t1 + nb;
+        std::uint32_t* t3 = t2 + nb;
+        U d = 0;
+        constexpr std::size_t kBlock = std::size_t(1) << 30;  // keeps the 32-bit tables exact
+        for (std::size_t b = lo; b < hi; b += kBlock) {
+            const std::size_t e = std::min(hi, b + kBlock);
+            std::size_t i = b;
+            for (; i + 4 <= e; i += 4) {
+                const U k0 = key_at(i), k1 = key_at(i + 1), k2 = key_at(i + 2), k3 = key_at(i + 3);
+                d |= (k0 ^ first) | (k1 ^ first) | (k2 ^ first) | (k3 ^ first);
+                ++t0[(k0 >> shift) & mask];
+                ++t1[(k1 >> shift) & mask];
+                ++t2[(k2 >> shift) & mask];
+                ++t3[(k3 >> shift) & mask];
+            }
+            for (; i < e; ++i) {
+                const U k = key_at(i);
+                d |= k ^ first;
+                ++t0[(k >> shift) & mask];
+            }
+            for (std::size_t j = 0; j < nb; ++j) {
+                out[j] += std::size_t(t0[j]) + t1[j] + t2[j] + t3[j];
+                t0[j] = t1[j] = t2[j] = t3[j] = 0;
+            }
+        }
+        diff |= d;
+    }
+
+    // ---- first pass ---------------------------------------------------------------------------
+
+    FirstPass choose_first_pass() const {
+        if (opt_.first_pass != FirstPass::automatic) return opt_.first_pass;
+        const std::size_t bytes = n_ * sizeof(Item);
+        return bytes >= Tuning::kStreamBytes ? FirstPass::streaming : FirstPass::simple;
+    }
+
+    void scatter_and_finish(unsigned threads, std::size_t chunk, int shift, int bits,
+                            std::vector<std::vector<std::size_t>>& hist) {
+        const std::size_t buckets = std::size_t(1) << bits;
+        // Stable layout: bucket-major, then thread order inside a bucket.
+        std::vector<std::size_t> bucket_start(buckets + 1);
+        std::size_t sum = 0;
+        for (std::size_t b = 0; b < buckets; ++b) {
+            bucket_start[b] = sum;
+            for (unsigned t = 0; t < threads; ++t) {
+                const std::size_t c = hist[t][b];
+                hist[t][b] = sum;  // becomes thread t's write position in bucket b
+                sum += c;
+            }
+        }
+        bucket_start[buckets] = sum;
+
+        const FirstPass mode = choose_first_pass();
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            if (mode == FirstPass::simple)
+                scatter_simple(lo, hi, shift, bits, hist[t]);
+            else if (mode == FirstPass::buffered)
+                scatter_buffered<false>(lo, hi, shift, bits, hist[t]);
+            else
+                scatter_buffered<true>(lo, hi, shift, bits, hist[t]);
+        });
+#if defined(CCRADIX_HAVE_SSE2)
+        if (mode == FirstPass::streaming) _mm_sfence();  // order the streamed lines before reads
+#endif
+        finish_buckets(threads, bucket_start, shift);
+    }
+
+    void scatter_simple(std::size_t lo, std::size_t hi, int shift, int bits,
+                        std::vector<std::size_t>& pos) {
+        const U mask = static_cast<U>((U(1) << bits) - 1);
+        std::size_t* p = pos.data();
+        Item* out = work_;
+        for (std::size_t i = lo; i < hi; ++i) {
+            const Item it = load_(i);
+            out[p[(item_key(it) >> shift) & mask]++] = it;
+        }
+    }
+
+    // Software write-combining: items for a bucket gather in a cache-line buffer that is written
+    // out whole. With `kStream`, full lines go out by non-temporal stores, which skip the
+    // read-for-ownership of the destination line (a third of the pass's memory traffic).
+    template <bool kStream>
+    void scatter_buffered(std::size_t lo, std::size_t hi, int shift, int bits,
+                          std::vector<std::size_t>& pos) {
+        struct alignas(64) Line {
+            Item items[kLineItems];
+        };
+        const std::size_t buckets = std::size_t(1) << bits;
+        std::unique_ptr<Line[]> lines(new Line[buckets]);
+        std::vector<std::size_t> start(pos);  // first position of this thread in each bucket
+        // Line boundaries are measured from the address, so full lines are 64-byte aligned.
+        const std::size_t skew =
+            (reinterpret_cast<std::uintptr_t>(work_) % 64) / sizeof(Item);
+        std::vector<std::size_t> vpos(buckets);  // virtual (line-aligned) positions
+        for (std::size_t b = 0; b < buckets; ++b) vpos[b] = pos[b] + skew;
+        Item* base = work_ - skew;  // only indexed at >= skew
+        const U mask = static_cast<U>((U(1) << bits) - 1);
+        std::size_t* vp = vpos.data();
+        Line* ln = lines.get();
+        for (std::size_t i = lo; i < hi; ++i) {
+            const Item it = load_(i);
+            const std::size_t b = (item_key(it) >> shift) & mask;
+            const std::size_t v = vp[b]++;
+            ln[b].items[v % kLineItems] = it;
+            if ((v + 1) % kLineItems == 0) {
+                const std::size_t line_start = v + 1 - kLineItems;
+                const std::size_t first = start[b] + skew;
+                if (line_start >= first) {
+                    store_line<kStream>(base + line_start, ln[b].items);
+                } else {
+                    const std::size_t off = first - line_start;
+                    std::memcpy(static_cast<void*>(base + first), ln[b].items + off,
+                                (kLineItems - off) * sizeof(Item));
+                }
+            }
+        }
+        for (std::size_t b = 0; b < buckets; ++b) {
+            const std::size_t v = vp[b];
+            const std::size_t line_start = v - v % kLineItems;
+            const std::size_t from = std::max(line_start, start[b] + skew);
+            if (from < v)
+                std::memcpy(static_cast<void*>(base + from), ln[b].items + (from - line_start),
+                            (v - from) * sizeof(Item));
+        }
+    }
+
+    template <bool kStream> static void store_line(Item* dst, const Item* src) {
+#if defined(CCRADIX_HAVE_SSE2)
+        if (kStream) {
+            auto* d = reinterpret_cast<__m128i*>(dst);
+            const auto* s = reinterpret_cast<const __m128i*>(src);
+            _mm_stream_si128(d + 0, _mm_load_si128(s + 0));
+            _mm_stream_si128(d + 1, _mm_load_si128(s + 1));
+            _mm_stream_si128(d + 2, _mm_load_si128(s + 2));
+            _mm_stream_si128(d + 3, _mm_load_si128(s + 3));
+            return;
+        }
+#endif
+        std::memcpy(static_cast<void*>(dst), src, 64);
+    }
+
+    // ---- buckets ------------------------------------------------------------------------------
+
+    void finish_buckets(unsigned threads, const std::vector<std::size_t>& bucket_start,
+                        int remaining_bits) {
+        const std::size_t buckets = bucket_start.size() - 1;
+        if (threads <= 1) {
+            Arena arena(kCacheItems * 4);
+            for (std::size_t b = 0; b < buckets; ++b) {
+                const std::size_t lo = bucket_start[b], m = bucket_start[b + 1] - lo;
+                if (m != 0) finish_bucket(work_, lo, m, remaining_bits, true, arena);
+            }
+            return;
+        }
+        // Largest buckets first, handed out dynamically, so the threads end together.
+        std::vector<std::size_t> order(buckets);
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+            return bucket_start[a + 1] - bucket_start[a] > bucket_start[b + 1] - bucket_start[b];
+        });
+        std::atomic<std::size_t> next{0};
+        parallel(threads, [&](unsigned) {
+            Arena arena(kCacheItems * 4);
+            for (;;) {
+                const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+                if (i >= buckets) break;
+                const std::size_t b = order[i];
+                const std::size_t lo = bucket_start[b], m = bucket_start[b + 1] - lo;
+                if (m == 0) break;  // sorted by size: the rest are empty
+                finish_bucket(work_, lo, m, remaining_bits, true, arena);
+            }
+        });
+    }
+
+    // Items [lo, lo+m) of `src` (which is work_ or alt_, both indexed like the output) share
+    // all key bits at and above `bits`.
+    void finish_bucket(Item* src, std::size_t lo, std::size_t m, int bits, bool in_work,
+                       Arena& arena) {
+        if (m <= kCacheItems) {
+            const std::size_t mark = arena.mark();
+            const Item* from = src + lo;
+            if (!in_work && alt_is_output_) {
+                // The bucket lies in the output itself; the in-cache passes must not read what
+                // they already overwrote.
+                Item* copy = arena.take(m);
+                std::copy(from, from + m, copy);
+                from = copy;
+            }
+            sort_in_cache(from, lo, m, bits, arena);
+            arena.reset(mark);
+            return;
+        }
+        // Still larger than the cache: another out-of-cache MSD pass into the other buffer.
+        U d = 0;
+        const U k0 = item_key(src[lo]);
+        for (std::size_t i = lo; i < lo + m; ++i) d |= item_key(src[i]) ^ k0;
+        if (d == 0) {
+            for (std::size_t i = lo; i < lo + m; ++i) emit_(i, src[i]);
+            return;
+        }
+        const int hb = highest_bit(std::uint64_t(d)) + 1;
+        // As many buckets as make them fit the cache on average, not more: tiny buckets pay
+        // their counters and their cut-overs for nothing.
+        // At least 8 bits, though: skewed keys (Zipf) crowd into one sub-bucket whatever the
+        // size says, and each level should peel off a useful number of bits.
+        int w = 8;
+        while (w < Tuning::kMaxTopBits && (m >> w) > kCacheItems / 2) ++w;
+        if (hb <= Tuning::kMaxTopBits) w = hb;  // one counting pass finishes the bucket
+        w = std::min(w, hb);
+        const int shift = hb - w;
+        Item* dst = in_work ? alt_buffer() : work_;
+        const U mask = static_cast<U>((U(1) << w) - 1);
+        std::vector<std::size_t> pos(std::size_t(1) << w, 0);
+        U unused = 0;
+        count_digits(lo, lo + m, [src](std::size_t i) { return item_key(src[i]); }, shift, mask,
+                     pos.size(), pos.data(), k0, unused);
+        std::vector<std::size_t> starts(pos.size() + 1);
+        std::size_t sum = lo;
+        for (std::size_t b = 0; b < pos.size(); ++b) {
+            starts[b] = sum;
+            sum += pos[b];
+            pos[b] = starts[b];
+        }
+        starts[pos.size()] = sum;
+        for (std::size_t i = lo; i < lo + m; ++i) {
+            const Item it = src[i];
+            dst[pos[(item_key(it) >> shift) & mask]++] = it;
+        }
+        for (std::size_t b = 0; b < pos.size(); ++b) {
+            const std::size_t sm = starts[b + 1] - starts[b];
+            if (sm != 0) finish_bucket(dst, starts[b], sm, shift, !in_work, arena);
+        }
+    }
+
+    Item* alt_buffer() {
+        std::lock_guard<std::mutex> lock(alt_mutex_);
+        if (alt_ == nullptr) {
+            alt_owned_.reset(new Item[n_]);
+            alt_ = alt_owned_.get();
+        }
+        return alt_;
+    }
+
+    static void insertion_sort(Item* a, std::size_t m) {
+        for (std::size_t i = 1; i < m; ++i) {
+            const Item x = a[i];
+            const U kx = item_key(x);
+            std::size_t j = i;
+            while (j > 0 && kx < item_key(a[j - 1])) {
+                a[j] = a[j - 1];
+                --j;
+            }
+            a[j] = x;
+        }
+    }
+
+    // Sorts m items at `src` (in cache, or about to be) and emits them at [lo, lo+m).
+    // `bits`: key bits at and above it are shared by all m items.
+    void sort_in_cache(const Item* src, std::size_t lo, std::size_t m, int bits, Arena& arena) {
+        if (m <= Tuning::kInsertion) {
+            Item tmp[Tuning::kInsertion];
+            std::copy(src, src + m, tmp);
+            insertion_sort(tmp, m);
+            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, tmp[i]);
+            return;
+        }
+        // Digits no wider than the bucket needs: 2^digit counters should not outnumber the keys.
+        int digit = 4;
+        while (digit < Tuning::kMaxLsdBits && (std::size_t(1) << digit) < m) ++digit;
+        // Which bits vary: a cheap (vectorised) read that lets equal keys skip all counting,
+        // and narrows the digits to the bits that matter.
+        U d = 0;
+        const U k0 = item_key(src[0]);
+        for (std::size_t i = 0; i < m; ++i) d |= item_key(src[i]) ^ k0;
+        if (d == 0) {
+            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, src[i]);
+            return;
+        }
+        const int hb = std::min(bits, highest_bit(std::uint64_t(d)) + 1);
+        const int lb = std::min(hb - 1, lowest_bit(std::uint64_t(d)));
+        const int width = hb - lb;
+        if ((width + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
+            // The common case: few enough bits left for LSD over all of them.
+            const int passes = std::max(1, (width + digit - 1) / digit);
+            lsd(src, lo, m, even_plan(lb, width, passes), true, arena);
+            return;
+        }
+        // Many bits left (64-bit keys): order by the top two digits only, which separates all
+        // but a few keys, then finish the runs that still share those digits. (Keys that agree
+        // on both digits all land in one run, which recurses on the bits below.)
+        const int shift = hb - 2 * digit;
+        const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
+        std::size_t i = 0;
+        while (i < m) {
+            const U prefix = static_cast<U>(item_key(sorted[i]) >> shift);
+            std::size_t j = i + 1;
+            while (j < m && static_cast<U>(item_key(sorted[j]) >> shift) == prefix) ++j;
+            const std::size_t run = j - i;
+            if (run == 1) {
+                emit_(lo + i, sorted[i]);
+            } else if (run <= Tuning::kInsertion) {
+                Item tmp[Tuning::kInsertion];
+                std::copy(sorted + i, sorted + j, tmp);
+                insertion_sort(tmp, run);
+                for (std::size_t t = 0; t < run; ++t) emit_(lo + i + t, tmp[t]);
+            } else {
+                const std::size_t mark = arena.mark();
+                sort_in_cache(sorted + i, lo + i, run, shift, arena);
+                arena.reset(mark);
+            }
+            i = j;
+        }
+    }
+
+    struct Plan {
+        int passes;
+        int shift[Tuning::kMaxLsdPasses];
+        int width[Tuning::kMaxLsdPasses];
+    };
+
+    static Plan even_plan(int lb, int width, int passes) {
+        Plan plan{};
+        plan.passes = passes;
+        int left = width, sh = lb;
+        for (int p = 0; p < passes; ++p) {
+            plan.width[p] = (left + (passes - p) - 1) / (passes - p);
+            plan.shift[p] = sh;
+            sh += plan.width[p];
+            left -= plan.width[p];
+        }
+        return plan;
+    }
+
+    // LSD radix sort on the digits of `plan`. All histograms come from one read; a digit on which
+    // every key agrees costs no pass. With `emit_result` the last pass writes the output,
+    // otherwise the sorted items are returned (in the arena, or `src` if no pass was needed).
+    const Item* lsd(const Item* src, std::size_t lo, std::size_t m, const Plan& plan,
+                    bool emit_result, Arena& arena) {
+        constexpr std::size_t kMaxDigits = std::size_t(1) << Tuning::kMaxLsdBits;
+        std::uint32_t count[Tuning::kMaxLsdPasses][kMaxDigits];
+        const int passes = std::min(plan.passes, Tuning::kMaxLsdPasses);
+        for (int p = 0; p < passes; ++p)
+            std::fill(count[p], count[p] + (std::size_t(1) << plan.width[p]), 0u);
+        if (passes == 1) {
+            const U mask = static_cast<U>((U(1) << plan.width[0]) - 1);
+            const int s0 = plan.shift[0];
+            for (std::size_t i = 0; i < m; ++i) ++count[0][(item_key(src[i]) >> s0) & mask];
+        } else if (passes == 2) {
+            const U mask0 = static_cast<U>((U(1) << plan.width[0]) - 1);
+            const U mask1 = static_cast<U>((U(1) << plan.width[1]) - 1);
+            const int s0 = plan.shift[0], s1 = plan.shift[1];
+            for (std::size_t i = 0; i < m; ++i) {
+                const U k = item_key(src[i]);
+                ++count[0][(k >> s0) & mask0];
+                ++count[1][(k >> s1) & mask1];
+            }
+        } else {
+            const U mask0 = static_cast<U>((U(1) << plan.width[0]) - 1);
+            const U mask1 = static_cast<U>((U(1) << plan.width[1]) - 1);
+            const U mask2 = static_cast<U>((U(1) << plan.width[2]) - 1);
+            const int s0 = plan.shift[0], s1 = plan.shift[1], s2 = plan.shift[2];
+            for (std::size_t i = 0; i < m; ++i) {
+                const U k = item_key(src[i]);
+                ++count[0][(k >> s0) & mask0];
+                ++count[1][(k >> s1) & mask1];
+                ++count[2][(k >> s2) & mask2];
+            }
+        }
+        int active[Tuning::kMaxLsdPasses], na = 0;
+        for (int p = 0; p < passes; ++p) {
+            const std::size_t nb = std::size_t(1) << plan.width[p];
+            const std::uint32_t first = count[p][(item_key(src[0]) >> plan.shift[p]) & (nb - 1)];
+            if (first == m) continue;  // every key shares this digit
+            std::uint32_t s = 0;
+            for (std::size_t b = 0; b < nb; ++b) {
+                const std::uint32_t c = count[p][b];
+                count[p][b] = s;
+                s += c;
+            }
+            active[na++] = p;
+        }
+        const Item* cur = src;
+        for (int a = 0; a < na; ++a) {
+            const int p = active[a];
+            const U mask = static_cast<U>((U(1) << plan.width[p]) - 1);
+            const int shift = plan.shift[p];
+            std::uint32_t* c = count[p];
+            if (a + 1 == na && emit_result && !kSequentialEmit) {
+                for (std::size_t i = 0; i < m; ++i) {
+                    const Item it = cur[i];
+                    emit_(lo + c[(item_key(it) >> shift) & mask]++, it);
+                }
+            } else {
+                Item* nxt = arena.take(m);
+                for (std::size_t i = 0; i < m; ++i) {
+                    const Item it = cur[i];
+                    nxt[c[(item_key(it) >> shift) & mask]++] = it;
+                }
+                cur = nxt;
+            }
+        }
+        if (emit_result && (kSequentialEmit || na == 0))
+            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, cur[i]);
+        return cur;
+    }
+
+    std::size_t n_;
+    Load load_;
+    Emit emit_;
+    Item* work_;
+    Item* alt_;
+    bool alt_is_output_;  // a caller-given `alt` is the output array (key-only sorts)
+    std::unique_ptr<Item[]> alt_owned_;
+    std::mutex alt_mutex_;
+    Options opt_;
+};
+
+template <class Item, class Load, class Emit>
+void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt) {
+    using E = Engine<Item, Load, Emit>;
+    if (n == 0) return;
+    if (E::fits_in_cache(n)) {
+        E(n, load, emit, nullptr, nullptr, opt).run_small();
+        return;
+    }
+    ScratchLease work(n * sizeof(Item));
+    E(n, load, emit, work.as<Item>(), alt, opt).run();
+}
+
+template <class T> using Bits = typename KeyTraits<T>::U;
+
+// numpy's stable argsort treats -0.0 and +0.0 as equal (input order decides); `sort` orders
+// them. argsort folds -0.0 into +0.0 so that its indices match numpy's exactly.
+template <class T> Bits<T> fold_signed_zero(Bits<T> b) {
+    if constexpr (std::is_floating_point<T>::value) {
+        constexpr Bits<T> kSign = Bits<T>(1) << (sizeof(Bits<T>) * 8 - 1);
+        return b == kSign ? Bits<T>(0) : b;
+    } else {
+        return b;
+    }
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Public API. Pointers are to the raw bits of the values (T only selects the key transform), so
+// callers can hand over float memory as uint32_t without aliasing casts of the values.
+
+// Sorts n values of type T from `in` to `out` (`in == out` sorts in place).
+template <class T>
+void sort(const detail::Bits<T>* in, detail::Bits<T>* out, std::size_t n, const Options& opt = {}) {
+    using Tr = detail::KeyTraits<T>;
+    using U = detail::Bits<T>;
+    const U flip = opt.descending ? static_cast<U>(~U(0)) : U(0);
+    auto load = [in, flip](std::size_t i) -> U { return Tr::to_key(in[i]) ^ flip; };
+    auto emit = [out, flip](std::size_t i, U k) { out[i] = Tr::from_key(k ^ flip); };
+    // Once the first pass has read the input, `out` is free; it serves as the second buffer.
+    detail::run_engine<U>(n, load, emit, out, opt);
+}
+
+template <class T> void sort(detail::Bits<T>* a, std::size_t n, const Options& opt = {}) {
+    sort<T>(a, a, n, opt);
+}
+
+// Stable argsort: idx[i] is the input position of the i-th smallest value; equal values (and
+// -0.0 / +0.0, and all NaNs) keep their input order, as numpy.argsort(kind="stable") does.
+template <class T>
+void argsort(const detail::Bits<T>* in, std::int64_t* idx, std::size_t n, const Options& opt = {}) {
+    using Tr = detail::KeyTraits<T>;
+    using U = detail::Bits<T>;
+    // 32-bit positions halve the traffic of 32-bit keys when they can address the input.
+    auto go = [&](auto index_tag) {
+        using I = decltype(index_tag);
+        using Item = detail::Pair<U, I>;
+        auto load = [in](std::size_t i) -> Item {
+            return Item{Tr::to_key(detail::fold_signed_zero<T>(in[i])), I(i)};
+        };
+        auto emit = [idx](std::size_t i, const Item& it) { idx[i] = std::int64_t(it.value); };
+        detail::run_engine<Item>(n, load, emit, nullptr, opt);
+    };
+    if (n <= std::size_t(UINT32_MAX))
+        go(std::uint32_t{});
+    else
+        go(std::uint64_t{});
+}
+
+// Stable sort of keys carrying values (V: any trivially copyable 4- or 8-byte payload bits).
+// Keys are ordered as by `sort` (-0.0 before +0.0); ties keep their input order.
+template <class T, class V>
+void sort_pairs(const detail::Bits<T>* keys, const V* values, detail::Bits<T>* keys_out,
+                V* values_out, std::size_t n, const Options& opt = {}) {
+    static_assert(std::is_trivially_copyable<V>::value, "payload must be trivially copyable");
+    using Tr = detail::KeyTraits<T>;
+    using U = detail::Bits<T>;
+    using Item = detail::Pair<U, V>;
+    const U flip = opt.descending ? static_cast<U>(~U(0)) : U(0);
+    auto load = [keys, values, flip](std::size_t i) -> Item {
+        return Item{static_cast<U>(Tr::to_key(keys[i]) ^ flip), values[i]};
+    };
+    auto emit = [keys_out, values_out, flip](std::size_t i, const Item& it) {
+        keys_out[i] = Tr::from_key(it.key ^ flip);
+        values_out[i] = it.value;
+    };
+    detail::run_engine<Item>(n, load, emit, nullptr, opt);
+}
+
+// Gives the kept scratch buffer back to the system; returns the bytes freed.
+inline std::size_t release_scratch() {
+    auto& pool = detail::ScratchPool::instance();
+    const std::size_t bytes = pool.cached_bytes();
+    pool.trim();
+    return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference points for the benchmark (not used by the API above).
+
+template <class U> void reference_std_sort(U* a, std::size_t n) { std::sort(a, a + n); }
+
+// The textbook LSD radix sort: 8-bit digits, one pass per byte, ping-pong through one buffer.
+template <class U> void reference_lsd8(U* a, std::size_t n) {
+    std::vector<U> buf(n);
+    U* src = a;
+    U* dst = buf.data();
+    for (unsigned shift = 0; shift < sizeof(U) * 8; shift += 8) {
+        std::size_t count[257] = {};
+        for (std::size_t i = 0; i < n; ++i) ++count[((src[i] >> shift) & 0xFF) + 1];
+        for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+        for (std::size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & 0xFF]++] = src[i];
+        std::swap(src, dst);
+    }
+    // sizeof(U) is even, so the result is back in `a`.
+}
+
+}  // namespace ccradix

@@ -1,0 +1,255 @@
+// pybind11 binding of the ccradix library: NumPy arrays in and out, the GIL released while the
+// C++ code runs. All Python-facing checks live here; the library itself knows no Python.
+//
+// Input policy (documented in docs/native.md and the stub):
+//   * dtype must be one of uint32, int32, uint64, int64, float32, float64 in native byte order,
+//     else TypeError. Nothing is cast: a silent cast would change the dtype of the result.
+//   * arrays must be one-dimensional, else ValueError.
+//   * non-contiguous input is copied to a contiguous array first (inplace=False only);
+//     inplace=True needs a writeable C-contiguous array, else ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ccradix/ccradix.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+enum class Kind { u32, i32, u64, i64, f32, f64 };
+
+Kind key_kind(const py::array& a, const char* what) {
+    const py::dtype dt = a.dtype();
+    const char kind = dt.kind();
+    const auto size = dt.itemsize();
+    // '=' native, '|' not applicable; on little-endian hosts numpy may also report '<'.
+    const char order = dt.byteorder();
+    const bool native = order == '=' || order == '|' ||
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                        order == '>';
+#else
+                        order == '<';
+#endif
+    if (native) {
+        if (kind == 'u' && size == 4) return Kind::u32;
+        if (kind == 'i' && size == 4) return Kind::i32;
+        if (kind == 'u' && size == 8) return Kind::u64;
+        if (kind == 'i' && size == 8) return Kind::i64;
+        if (kind == 'f' && size == 4) return Kind::f32;
+        if (kind == 'f' && size == 8) return Kind::f64;
+    }
+    throw py::type_error(std::string(what) +
+                         ": ccradix sorts uint32, int32, uint64, int64, float32 and float64 "
+                         "arrays in native byte order, not " +
+                         py::str(static_cast<py::object>(dt)).cast<std::string>());
+}
+
+void require_1d(const py::array& a, const char* what) {
+    if (a.ndim() != 1)
+        throw py::value_error(std::string(what) + ": expected a one-dimensional array, got " +
+                              std::to_string(a.ndim()) + " dimensions");
+}
+
+unsigned thread_count(int threads) {
+    if (threads < 1) throw py::value_error("threads must be >= 1");
+    return static_cast<unsigned>(threads);
+}
+
+ccradix::FirstPass first_pass_from(const std::string& name) {
+    if (name == "auto") return ccradix::FirstPass::automatic;
+    if (name == "simple") return ccradix::FirstPass::simple;
+    if (name == "buffered") return ccradix::FirstPass::buffered;
+    if (name == "streaming") return ccradix::FirstPass::streaming;
+    throw py::value_error("first_pass must be auto, simple, buffered or streaming");
+}
+
+// Contiguous view of `a` with the bits of T (a copy only when `a` is not C-contiguous).
+template <class T> py::array_t<T, py::array::c_style | py::array::forcecast> contiguous(py::array a) {
+    return py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+template <class T>
+py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt) {
+    using U = ccradix::detail::Bits<T>;
+    const auto n = static_cast<std::size_t>(a.size());
+    if (inplace) {
+        if (!a.writeable()) throw py::value_error("sort(inplace=True): the array is read-only");
+        if (!(a.flags() & py::array::c_style))
+            throw py::value_error("sort(inplace=True): the array must be C-contiguous");
+        auto* data = static_cast<U*>(a.mutable_data());
+        {
+            py::gil_scoped_release release;
+            ccradix::sort<T>(data, data, n, opt);
+        }
+        return a;
+    }
+    auto in = contiguous<T>(a);
+    py::array_t<T> out(static_cast<py::ssize_t>(n));
+    const auto* src = reinterpret_cast<const U*>(in.data());
+    auto* dst = reinterpret_cast<U*>(out.mutable_data());
+    {
+        py::gil_scoped_release release;
+        ccradix::sort<T>(src, dst, n, opt);
+    }
+    return out;
+}
+
+py::array sort_any(py::array a, bool inplace, bool descending, int threads,
+                   const std::string& first_pass) {
+    require_1d(a, "sort");
+    ccradix::Options opt;
+    opt.threads = thread_count(threads);
+    opt.descending = descending;
+    opt.first_pass = first_pass_from(first_pass);
+    switch (key_kind(a, "sort")) {
+        case Kind::u32: return sort_typed<std::uint32_t>(a, inplace, opt);
+        case Kind::i32: return sort_typed<std::int32_t>(a, inplace, opt);
+        case Kind::u64: return sort_typed<std::uint64_t>(a, inplace, opt);
+        case Kind::i64: return sort_typed<std::int64_t>(a, inplace, opt);
+        case Kind::f32: return sort_typed<float>(a, inplace, opt);
+        case Kind::f64: return sort_typed<double>(a, inplace, opt);
+    }
+    throw py::type_error("unreachable");
+}
+
+template <class T> py::array argsort_typed(py::array a, const ccradix::Options& opt) {
+    using U = ccradix::detail::Bits<T>;
+    auto in = contiguous<T>(a);
+    const auto n = static_cast<std::size_t>(in.size());
+    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(n));
+    const auto* src = reinterpret_cast<const U*>(in.data());
+    auto* dst = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        ccradix::argsort<T>(src, dst, n, opt);
+    }
+    return out;
+}
+
+py::array argsort_any(py::array a, int threads) {
+    require_1d(a, "argsort");
+    ccradix::Options opt;
+    opt.threads = thread_count(threads);
+    switch (key_kind(a, "argsort")) {
+        case Kind::u32: return argsort_typed<std::uint32_t>(a, opt);
+        case Kind::i32: return argsort_typed<std::int32_t>(a, opt);
+        case Kind::u64: return argsort_typed<std::uint64_t>(a, opt);
+        case Kind::i64: return argsort_typed<std::int64_t>(a, opt);
+        case Kind::f32: return argsort_typed<float>(a, opt);
+        case Kind::f64: return argsort_typed<double>(a, opt);
+    }
+    throw py::type_error("unreachable");
+}
+
+template <class T, class V>
+py::tuple pairs_typed(py::array keys, py::array values, const ccradix::Options& opt) {
+    using U = ccradix::detail::Bits<T>;
+    auto k = contiguous<T>(keys);
+    // Values are moved as raw bits, whatever their dtype: only the item size matters.
+    py::array v = py::array::ensure(values, py::array::c_style);
+    if (!v) throw py::value_error("sort_pairs: values could not be made contiguous");
+    const auto n = static_cast<std::size_t>(k.size());
+    py::array_t<T> keys_out(static_cast<py::ssize_t>(n));
+    py::array values_out(v.dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+    const auto* ks = reinterpret_cast<const U*>(k.data());
+    const auto* vs = static_cast<const V*>(v.data());
+    auto* ko = reinterpret_cast<U*>(keys_out.mutable_data());
+    auto* vo = static_cast<V*>(values_out.mutable_data());
+    {
+        py::gil_scoped_release release;
+        ccradix::sort_pairs<T, V>(ks, vs, ko, vo, n, opt);
+    }
+    return py::make_tuple(keys_out, values_out);
+}
+
+template <class T>
+py::tuple pairs_by_value(py::array keys, py::array values, const ccradix::Options& opt) {
+    const py::dtype vt = values.dtype();
+    if (vt.kind() == 'O' || vt.has_fields() || vt.kind() == 'V')
+        throw py::type_error("sort_pairs: values must have a plain numeric dtype, not " +
+                             py::str(static_cast<py::object>(vt)).cast<std::string>());
+    switch (vt.itemsize()) {
+        case 4: return pairs_typed<T, std::uint32_t>(keys, values, opt);
+        case 8: return pairs_typed<T, std::uint64_t>(keys, values, opt);
+        default:
+            throw py::type_error("sort_pairs: values must have a 4- or 8-byte dtype, not " +
+                                 py::str(static_cast<py::object>(vt)).cast<std::string>());
+    }
+}
+
+py::tuple sort_pairs_any(py::array keys, py::array values, bool descending, int threads) {
+    require_1d(keys, "sort_pairs");
+    require_1d(values, "sort_pairs");
+    if (keys.size() != values.size())
+        throw py::value_error("sort_pairs: keys and values differ in length (" +
+                              std::to_string(keys.size()) + " != " +
+                              std::to_string(values.size()) + ")");
+    ccradix::Options opt;
+    opt.threads = thread_count(threads);
+    opt.descending = descending;
+    switch (key_kind(keys, "sort_pairs")) {
+        case Kind::u32: return pairs_by_value<std::uint32_t>(keys, values, opt);
+        case Kind::i32: return pairs_by_value<std::int32_t>(keys, values, opt);
+        case Kind::u64: return pairs_by_value<std::uint64_t>(keys, values, opt);
+        case Kind::i64: return pairs_by_value<std::int64_t>(keys, values, opt);
+        case Kind::f32: return pairs_by_value<float>(keys, values, opt);
+        case Kind::f64: return pairs_by_value<double>(keys, values, opt);
+    }
+    throw py::type_error("unreachable");
+}
+
+// Benchmark reference points, on unsigned keys only (they sort in place).
+template <class F> void reference(py::array a, F&& run32, F&& run64) {
+    require_1d(a, "reference");
+    if (!a.writeable() || !(a.flags() & py::array::c_style))
+        throw py::value_error("reference sorts need a writeable C-contiguous array");
+    const auto n = static_cast<std::size_t>(a.size());
+    const Kind kind = key_kind(a, "reference");
+    if (kind == Kind::u32) {
+        auto* p = static_cast<std::uint32_t*>(a.mutable_data());
+        py::gil_scoped_release release;
+        run32(p, n);
+    } else if (kind == Kind::u64) {
+        auto* p = static_cast<std::uint64_t*>(a.mutable_data());
+        py::gil_scoped_release release;
+        run64(p, n);
+    } else {
+        throw py::type_error("reference sorts take uint32 or uint64 arrays");
+    }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_ccradix, m) {
+    m.doc() = "CC-Radix sort for NumPy arrays (see the ccradix package for the documented API)";
+
+    m.def("sort", &sort_any, py::arg("a"), py::kw_only(), py::arg("inplace") = false,
+          py::arg("descending") = false, py::arg("threads") = 1, py::arg("first_pass") = "auto");
+    m.def("argsort", &argsort_any, py::arg("a"), py::kw_only(), py::arg("threads") = 1);
+    m.def("sort_pairs", &sort_pairs_any, py::arg("keys"), py::arg("values"), py::kw_only(),
+          py::arg("descending") = false, py::arg("threads") = 1);
+    m.def("release_scratch", &ccradix::release_scratch);
+
+    m.def("_reference_std_sort", [](py::array a) {
+        struct Run {
+            void operator()(std::uint32_t* p, std::size_t n) const {
+                ccradix::reference_std_sort(p, n);
+            }
+            void operator()(std::uint64_t* p, std::size_t n) const {
+                ccradix::reference_std_sort(p, n);
+            }
+        } run;
+        reference(a, run, run);
+    });
+    m.def("_reference_lsd8", [](py::array a) {
+        struct Run {
+            void operator()(std::uint32_t* p, std::size_t n) const { ccradix::reference_lsd8(p, n); }
+            void operator()(std::uint64_t* p, std::size_t n) const { ccradix::reference_lsd8(p, n); }
+        } run;
+        reference(a, run, run);
+    });
+}

@@ -1,0 +1,26 @@
+"""Typed interface of the C++ extension (see ccradix/__init__.py for the documented API)."""
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+def sort(
+    a: npt.NDArray[Any],
+    *,
+    inplace: bool = False,
+    descending: bool = False,
+    threads: int = 1,
+    first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",  # noqa: S107
+) -> npt.NDArray[Any]: ...
+def argsort(a: npt.NDArray[Any], *, threads: int = 1) -> npt.NDArray[np.int64]: ...
+def sort_pairs(
+    keys: npt.NDArray[Any],
+    values: npt.NDArray[Any],
+    *,
+    descending: bool = False,
+    threads: int = 1,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]: ...
+def release_scratch() -> int: ...
+def _reference_std_sort(a: npt.NDArray[Any]) -> None: ...
+def _reference_lsd8(a: npt.NDArray[Any]) -> None: ...

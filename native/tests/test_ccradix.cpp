@@ -1,0 +1,380 @@
+// Unit tests of the ccradix library alone (no Python). A tiny self-contained harness: the build
+// must not download anything, and the checks are plain comparisons against std::stable_sort.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ccradix/ccradix.hpp"
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        ++g_checks;                                                              \
+        if (!(cond)) {                                                           \
+            ++g_failures;                                                        \
+            std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            std::fprintf(stderr, __VA_ARGS__);                                   \
+            std::fprintf(stderr, "\n");                                          \
+        }                                                                        \
+    } while (0)
+
+template <class T> using Bits = ccradix::detail::Bits<T>;
+
+template <class T> Bits<T> bits_of(T v) {
+    Bits<T> b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+}
+template <class T> T value_of(Bits<T> b) {
+    T v;
+    std::memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+// The order numpy.sort produces, written without the bit tricks under test: NaNs last, and
+// -0.0 before +0.0 (numpy leaves equal zeros in any order; ccradix promises this one).
+template <class T> bool reference_less(T a, T b) {
+    if constexpr (std::is_floating_point<T>::value) {
+        if (std::isnan(a)) return false;
+        if (std::isnan(b)) return true;
+        if (a == 0 && b == 0) return std::signbit(a) && !std::signbit(b);
+    }
+    return a < b;
+}
+
+template <class T> std::vector<T> canonical_nans(std::vector<T> v) {
+    if constexpr (std::is_floating_point<T>::value)
+        for (auto& x : v)
+            if (std::isnan(x)) x = std::numeric_limits<T>::quiet_NaN();
+    return v;
+}
+
+template <class T> Bits<T> canonical_bits(T x) {
+    if constexpr (std::is_floating_point<T>::value)
+        if (std::isnan(x)) x = std::numeric_limits<T>::quiet_NaN();
+    return bits_of(x);
+}
+
+template <class T> std::vector<T> expected_sort(const std::vector<T>& in, bool descending) {
+    std::vector<T> e = canonical_nans(in);
+    std::stable_sort(e.begin(), e.end(), reference_less<T>);
+    if (descending) std::reverse(e.begin(), e.end());
+    return e;
+}
+
+template <class T> bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() &&
+           (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+template <class T> std::string type_name() {
+    if (std::is_same<T, std::uint32_t>::value) return "uint32";
+    if (std::is_same<T, std::int32_t>::value) return "int32";
+    if (std::is_same<T, std::uint64_t>::value) return "uint64";
+    if (std::is_same<T, std::int64_t>::value) return "int64";
+    if (std::is_same<T, float>::value) return "float32";
+    return "float64";
+}
+
+// ---- data -----------------------------------------------------------------------------------
+
+template <class T> T from_u64(std::uint64_t r) {
+    if constexpr (std::is_floating_point<T>::value) {
+        // Spread over many magnitudes and both signs, not just [0, 1).
+        const double m = double(r % 2000001) / 1000.0 - 1000.0;
+        return static_cast<T>(m * std::pow(10.0, double(int(r >> 40) % 20 - 10)));
+    } else {
+        return static_cast<T>(r);
+    }
+}
+
+enum class Dist { uniform, small_range, all_equal, few_unique, skewed, specials, sorted, reverse };
+const Dist kDists[] = {Dist::uniform, Dist::small_range, Dist::all_equal, Dist::few_unique,
+                       Dist::skewed,  Dist::specials,    Dist::sorted,    Dist::reverse};
+const char* dist_name(Dist d) {
+    switch (d) {
+        case Dist::uniform: return "uniform";
+        case Dist::small_range: return "small_range";
+        case Dist::all_equal: return "all_equal";
+        case Dist::few_unique: return "few_unique";
+        case Dist::skewed: return "skewed";
+        case Dist::specials: return "specials";
+        case Dist::sorted: return "sorted";
+        case Dist::reverse: return "reverse";
+    }
+    return "?";
+}
+
+template <class T> std::vector<T> make_data(Dist dist, std::size_t n, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<T> v(n);
+    switch (dist) {
+        case Dist::uniform:
+            for (auto& x : v) x = from_u64<T>(rng());
+            if constexpr (!std::is_floating_point<T>::value)
+                for (auto& x : v) x = value_of<T>(static_cast<Bits<T>>(rng()));
+            break;
+        case Dist::small_range:  // only low bits vary: the top digits must be skipped
+            for (auto& x : v) x = static_cast<T>(rng() % 5000);
+            break;
+        case Dist::all_equal:
+            for (auto& x : v) x = static_cast<T>(42);
+            break;
+        case Dist::few_unique: {
+            T vals[16];
+            for (auto& u : vals) u = from_u64<T>(rng());
+            for (auto& x : v) x = vals[rng() % 16];
+            break;
+        }
+        case Dist::skewed:  // most keys in one top-level bucket: the out-of-cache recursion
+            for (auto& x : v) {
+                const std::uint64_t r = rng();
+                x = (r % 8 != 0) ? static_cast<T>(1000 + (r >> 20) % 1000000) : from_u64<T>(r);
+            }
+            break;
+        case Dist::specials:
+            for (auto& x : v) {
+                const std::uint64_t r = rng();
+                if constexpr (std::is_floating_point<T>::value) {
+                    const T choices[] = {std::numeric_limits<T>::quiet_NaN(),
+                                         -std::numeric_limits<T>::quiet_NaN(),
+                                         std::numeric_limits<T>::infinity(),
+                                         -std::numeric_limits<T>::infinity(),
+                                         T(0.0),
+                                         T(-0.0),
+                                         std::numeric_limits<T>::max(),
+                                         std::numeric_limits<T>::lowest(),
+                                         std::numeric_limits<T>::denorm_min(),
+                                         -std::numeric_limits<T>::denorm_min(),
+                                         T(1.5)};
+                    x = choices[r % (sizeof choices / sizeof choices[0])];
+                    if (r % 97 == 0) x = value_of<T>(bits_of(x) | 1);  // NaN payloads too
+                } else {
+                    const T choices[] = {std::numeric_limits<T>::min(),
+                                         std::numeric_limits<T>::max(), T(0), T(1), T(-1)};
+                    x = choices[r % 5];
+                }
+            }
+            break;
+        case Dist::sorted:
+            for (auto& x : v) x = from_u64<T>(rng());
+            v = expected_sort(v, false);
+            break;
+        case Dist::reverse:
+            for (auto& x : v) x = from_u64<T>(rng());
+            v = expected_sort(v, true);
+            break;
+    }
+    return v;
+}
+
+// ---- checks ---------------------------------------------------------------------------------
+
+template <class T>
+void check_sort(const std::vector<T>& in, const std::vector<T>& want, const ccradix::Options& opt,
+                const std::string& what) {
+    std::vector<T> out(in.size());
+    ccradix::sort<T>(reinterpret_cast<const Bits<T>*>(in.data()),
+                     reinterpret_cast<Bits<T>*>(out.data()), in.size(), opt);
+    CHECK(same_bits(out, want), "sort copy %s", what.c_str());
+    std::vector<T> inplace = in;
+    ccradix::sort<T>(reinterpret_cast<Bits<T>*>(inplace.data()), inplace.size(), opt);
+    CHECK(same_bits(inplace, want), "sort in place %s", what.c_str());
+}
+
+// numpy's stable argsort: zeros of either sign are equal.
+template <class T> bool argsort_less(T a, T b) {
+    if constexpr (std::is_floating_point<T>::value)
+        if (a == 0 && b == 0) return false;
+    return reference_less(a, b);
+}
+
+template <class T> std::vector<std::int64_t> expected_argsort(const std::vector<T>& in) {
+    std::vector<std::int64_t> want(in.size());
+    std::iota(want.begin(), want.end(), std::int64_t(0));
+    std::stable_sort(want.begin(), want.end(), [&](std::int64_t a, std::int64_t b) {
+        return argsort_less(in[std::size_t(a)], in[std::size_t(b)]);
+    });
+    return want;
+}
+
+template <class T>
+void check_argsort(const std::vector<T>& in, const std::vector<std::int64_t>& want,
+                   const ccradix::Options& opt, const std::string& what) {
+    std::vector<std::int64_t> got(in.size(), -1);
+    ccradix::argsort<T>(reinterpret_cast<const Bits<T>*>(in.data()), got.data(), in.size(), opt);
+    CHECK(got == want, "argsort %s", what.c_str());
+}
+
+template <class T, class V>
+void check_pairs(const std::vector<T>& in, const ccradix::Options& opt, const std::string& what) {
+    std::vector<V> values(in.size());
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<V>(i * 7 + 3);
+    std::vector<std::size_t> order(in.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return reference_less(in[a], in[b]); });
+    if (opt.descending) {
+        // Descending is the exact reverse order of the transformed keys; ties keep input order
+        // (stable), so reverse whole runs of equal keys back.
+        std::vector<std::size_t> rev;
+        std::size_t i = order.size();
+        while (i > 0) {
+            std::size_t j = i - 1;
+            const Bits<T> k = canonical_bits(in[order[j]]);
+            while (j > 0 && canonical_bits(in[order[j - 1]]) == k) --j;
+            for (std::size_t t = j; t < i; ++t) rev.push_back(order[t]);
+            i = j;
+        }
+        order = rev;
+    }
+    std::vector<T> want_keys(in.size());
+    std::vector<V> want_values(in.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        want_keys[i] = in[order[i]];
+        want_values[i] = values[order[i]];
+    }
+    want_keys = canonical_nans(want_keys);
+    std::vector<T> got_keys(in.size());
+    std::vector<V> got_values(in.size());
+    ccradix::sort_pairs<T, V>(reinterpret_cast<const Bits<T>*>(in.data()), values.data(),
+                              reinterpret_cast<Bits<T>*>(got_keys.data()), got_values.data(),
+                              in.size(), opt);
+    CHECK(same_bits(got_keys, want_keys), "sort_pairs keys %s", what.c_str());
+    CHECK(got_values == want_values, "sort_pairs values %s", what.c_str());
+}
+
+const std::size_t kSizes[] = {0, 1, 2, 3, 31, 32, 33, 100, 1000, 4097, 70000, 200000};
+
+template <class T> void test_type() {
+    std::uint64_t seed = 1;
+    for (Dist dist : kDists) {
+        for (std::size_t n : kSizes) {
+            const auto in = make_data<T>(dist, n, seed++);
+            const auto want_up = expected_sort(in, false);
+            const auto want_down = expected_sort(in, true);
+            const auto want_idx = expected_argsort(in);
+            for (unsigned threads : {1u, 2u, 3u}) {
+                if (threads > 1 && n < 70000) continue;
+                for (bool desc : {false, true}) {
+                    ccradix::Options opt;
+                    opt.threads = threads;
+                    opt.descending = desc;
+                    const std::string what = type_name<T>() + " " + dist_name(dist) + " n=" +
+                                             std::to_string(n) + " threads=" +
+                                             std::to_string(threads) + (desc ? " desc" : "");
+                    check_sort(in, desc ? want_down : want_up, opt, what);
+                    if (!desc) check_argsort(in, want_idx, opt, what);
+                    if (threads == 1 || dist == Dist::skewed) {
+                        check_pairs<T, std::uint32_t>(in, opt, what + " v32");
+                        if (n <= 4097 || dist == Dist::skewed)
+                            check_pairs<T, double>(in, opt, what + " v64");
+                    }
+                }
+            }
+        }
+    }
+}
+
+void test_first_pass_variants() {
+    // Each way of writing the first pass gives the same bytes (large enough to use it).
+    for (auto mode : {ccradix::FirstPass::simple, ccradix::FirstPass::buffered,
+                      ccradix::FirstPass::streaming}) {
+        for (unsigned threads : {1u, 2u}) {
+            ccradix::Options opt;
+            opt.first_pass = mode;
+            opt.threads = threads;
+            const std::string what = "first pass " + std::to_string(int(mode)) + " threads " +
+                                     std::to_string(threads);
+            const auto u32 = make_data<std::uint32_t>(Dist::uniform, 1000003, 7);
+            check_sort(u32, expected_sort(u32, false), opt, what + " u32");
+            const auto f64 = make_data<double>(Dist::uniform, 300001, 8);
+            check_sort(f64, expected_sort(f64, false), opt, what + " f64");
+            const auto i64 = make_data<std::int64_t>(Dist::skewed, 300001, 9);
+            check_sort(i64, expected_sort(i64, false), opt, what + " i64 skewed");
+            const auto f32 = make_data<float>(Dist::uniform, 200003, 10);
+            check_argsort(f32, expected_argsort(f32), opt, what + " argsort");
+        }
+    }
+}
+
+void test_unaligned_output() {
+    // The output may start anywhere (numpy only promises the item alignment).
+    const auto in = make_data<std::uint32_t>(Dist::uniform, 500001, 11);
+    std::vector<std::uint32_t> storage(in.size() + 16);
+    for (std::size_t offset = 0; offset < 4; ++offset) {
+        std::uint32_t* out = storage.data() + offset;
+        ccradix::Options opt;
+        opt.first_pass = ccradix::FirstPass::streaming;
+        ccradix::sort<std::uint32_t>(in.data(), out, in.size(), opt);
+        std::vector<std::uint32_t> got(out, out + in.size());
+        CHECK(same_bits(got, expected_sort(in, false)), "unaligned output offset %zu", offset);
+    }
+}
+
+void test_key_transforms() {
+    using TrF = ccradix::detail::KeyTraits<float>;
+    const float ordered[] = {-std::numeric_limits<float>::infinity(), -1e30f, -1.0f,
+                             -std::numeric_limits<float>::denorm_min(), -0.0f, 0.0f,
+                             std::numeric_limits<float>::denorm_min(), 1.0f, 1e30f,
+                             std::numeric_limits<float>::infinity(),
+                             std::numeric_limits<float>::quiet_NaN()};
+    for (std::size_t i = 0; i + 1 < sizeof ordered / sizeof ordered[0]; ++i)
+        CHECK(TrF::to_key(bits_of(ordered[i])) < TrF::to_key(bits_of(ordered[i + 1])),
+              "float key order at %zu", i);
+    for (float f : ordered) {
+        const auto b = bits_of(f);
+        CHECK(TrF::from_key(TrF::to_key(b)) == b, "float round trip %a", double(f));
+    }
+    using TrI = ccradix::detail::KeyTraits<std::int64_t>;
+    CHECK(TrI::to_key(bits_of(std::int64_t(-1))) < TrI::to_key(bits_of(std::int64_t(0))),
+          "int64 sign order");
+}
+
+void test_scratch_reuse() {
+    const auto in = make_data<std::uint64_t>(Dist::uniform, 200000, 12);
+    std::vector<std::uint64_t> out(in.size());
+    ccradix::sort<std::uint64_t>(in.data(), out.data(), in.size());
+    const std::size_t kept = ccradix::release_scratch();
+    CHECK(kept >= in.size() * sizeof(std::uint64_t), "scratch kept between calls (%zu)", kept);
+    CHECK(ccradix::release_scratch() == 0, "scratch released");
+}
+
+void test_reference_sorts() {
+    auto a = make_data<std::uint64_t>(Dist::uniform, 100000, 13);
+    auto b = a;
+    const auto want = expected_sort(a, false);
+    ccradix::reference_lsd8(a.data(), a.size());
+    ccradix::reference_std_sort(b.data(), b.size());
+    CHECK(a == want, "reference_lsd8");
+    CHECK(b == want, "reference_std_sort");
+}
+
+}  // namespace
+
+int main() {
+    test_key_transforms();
+    test_type<std::uint32_t>();
+    test_type<std::int32_t>();
+    test_type<std::uint64_t>();
+    test_type<std::int64_t>();
+    test_type<float>();
+    test_type<double>();
+    test_first_pass_variants();
+    test_unaligned_output();
+    test_scratch_reuse();
+    test_reference_sorts();
+    std::printf("%d checks, %d failures\n", g_checks, g_failures);
+    return g_failures == 0 ? 0 : 1;
+}

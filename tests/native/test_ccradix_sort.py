@@ -1,0 +1,165 @@
+"""ccradix orders exactly as numpy does, for every key dtype and distribution."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import ccradix
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from bench.sort_data import DISTRIBUTIONS, KEY_DTYPES, make
+
+Array = npt.NDArray[Any]
+
+
+def assert_sorted_like_numpy(got: Array, a: Array) -> None:
+    want = np.sort(a)
+    assert got.dtype == a.dtype
+    assert got.shape == a.shape
+    np.testing.assert_array_equal(got, want)  # NaNs compare equal here
+    if a.dtype.kind == "f":
+        # numpy leaves -0.0 and +0.0 in any order; ccradix promises -0.0 first.
+        zeros = got[got == 0]
+        assert not np.any(np.diff(np.signbit(zeros).astype(np.int8)) > 0)
+        # Every NaN comes out as the canonical quiet NaN.
+        nans = got[np.isnan(got)]
+        canonical = np.array([np.nan], dtype=a.dtype).view(f"u{a.dtype.itemsize}")
+        assert np.all(nans.view(f"u{a.dtype.itemsize}") == canonical[0])
+
+
+def special_values(dtype: np.dtype[Any]) -> list[Any]:
+    if dtype.kind == "f":
+        finfo = np.finfo(dtype)
+        return [
+            np.nan,
+            -np.nan,
+            np.inf,
+            -np.inf,
+            0.0,
+            -0.0,
+            float(finfo.max),
+            float(finfo.min),
+            float(finfo.smallest_subnormal),
+            -float(finfo.smallest_subnormal),
+            1.0,
+        ]
+    info = np.iinfo(dtype)
+    return [int(info.min), int(info.max), 0, 1, int(info.max) - 1, int(info.min) + 1]
+
+
+def key_arrays(dtype: np.dtype[Any]) -> st.SearchStrategy[Array]:
+    if dtype.kind == "f":
+        width: Literal[32, 64] = 32 if dtype.itemsize == 4 else 64
+        elements = st.floats(width=width, allow_nan=True, allow_infinity=True)
+    else:
+        info = np.iinfo(dtype)
+        elements = st.integers(int(info.min), int(info.max))
+    elements = st.one_of(elements, st.sampled_from(special_values(dtype)))
+    return hnp.arrays(dtype, st.integers(0, 400), elements=elements)
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_sort_matches_numpy(dtype: type[np.generic], data: st.DataObject) -> None:
+    a = data.draw(key_arrays(np.dtype(dtype)))
+    assert_sorted_like_numpy(ccradix.sort(a), a)
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(60_000, 300_000),
+    specials=st.integers(0, 2000),
+    duplicates=st.booleans(),
+)
+def test_large_sort_matches_numpy(
+    dtype: type[np.generic], seed: int, size: int, specials: int, duplicates: bool
+) -> None:
+    # Sizes past the in-cache cut-over: the out-of-cache first pass and its buckets.
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    a = make("uniform", size, dt, seed)
+    if duplicates:
+        a = a[rng.integers(0, 1000, size=size)]
+    specials_pool = np.array(special_values(dt), dtype=dt)
+    a[rng.integers(0, size, size=specials)] = specials_pool[
+        rng.integers(0, len(specials_pool), specials)
+    ]
+    assert_sorted_like_numpy(ccradix.sort(a), a)
+    np.testing.assert_array_equal(ccradix.argsort(a), np.argsort(a, kind="stable"))
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_argsort_matches_stable_numpy(dtype: type[np.generic], data: st.DataObject) -> None:
+    a = data.draw(key_arrays(np.dtype(dtype)))
+    got = ccradix.argsort(a)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, np.argsort(a, kind="stable"))
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), value_dtype=st.sampled_from(["i4", "f4", "u8", "f8", "M8[s]"]))
+def test_sort_pairs_is_a_stable_sort_by_key(
+    dtype: type[np.generic], data: st.DataObject, value_dtype: str
+) -> None:
+    keys = data.draw(key_arrays(np.dtype(dtype)))
+    values = np.arange(len(keys)).astype(value_dtype)
+    got_keys, got_values = ccradix.sort_pairs(keys, values)
+    # Stable by key, with -0.0 before +0.0 as in `sort` (numpy's argsort calls them equal).
+    negative_zero_last = np.where(keys == 0, ~np.signbit(keys), True)
+    order = np.lexsort((negative_zero_last, keys))
+    np.testing.assert_array_equal(got_keys, keys[order])
+    assert got_values.dtype == values.dtype
+    np.testing.assert_array_equal(got_values, values[order])
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_descending_is_the_reverse(dtype: type[np.generic], data: st.DataObject) -> None:
+    a = data.draw(key_arrays(np.dtype(dtype)))
+    np.testing.assert_array_equal(ccradix.sort(a, descending=True), ccradix.sort(a)[::-1])
+
+
+SMALL_SIZES = [0, 1, 2, 33, 1000, 100_000, 250_000]
+
+
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+@pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))
+def test_benchmark_distributions(distribution: str, dtype: type[np.generic]) -> None:
+    for n in SMALL_SIZES:
+        a = make(distribution, n, dtype, seed=n)
+        assert_sorted_like_numpy(ccradix.sort(a), a)
+        if n <= 100_000:
+            np.testing.assert_array_equal(ccradix.argsort(a), np.argsort(a, kind="stable"))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("distribution", ["uniform", "zipf", "all-equal", "few-unique"])
+def test_threads_give_the_same_result(distribution: str, threads: int) -> None:
+    for dtype in (np.uint32, np.float64):
+        a = make(distribution, 300_000, dtype, seed=threads)
+        np.testing.assert_array_equal(ccradix.sort(a, threads=threads), np.sort(a))
+        np.testing.assert_array_equal(
+            ccradix.argsort(a, threads=threads), np.argsort(a, kind="stable")
+        )
+
+
+@pytest.mark.parametrize("first_pass", ["simple", "buffered", "streaming"])
+def test_first_pass_variants_agree(first_pass: str) -> None:
+    from ccradix import _ccradix
+
+    for dtype in KEY_DTYPES:
+        a = make("uniform", 400_000, dtype, seed=7)
+        got = _ccradix.sort(a, first_pass=first_pass)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(got, np.sort(a))
