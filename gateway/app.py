@@ -90,7 +90,11 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     }
     runtime = Runtime()
     merged_openapi = MergedOpenApi(
-        pools, cache_s=settings.openapi_cache_seconds, title="tinkerstack", version=VERSION
+        pools,
+        cache_s=settings.openapi_cache_seconds,
+        title="tinkerstack",
+        version=VERSION,
+        rate_limited=settings.rate_limit_ip > 0 or settings.rate_limit_user > 0,
     )
 
     @asynccontextmanager

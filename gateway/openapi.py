@@ -3,8 +3,9 @@
 Services serve their paths under their own prefix already, so paths never collide. Component
 schemas usually agree (Problem, HTTPValidationError); where two services use one name for
 different schemas, the later one is renamed `<service>__<Name>` and its references rewritten.
-A service that does not answer is left out (and named in `x-missing-services`). The result is
-cached briefly: docs pages fetch it often, services change it rarely.
+A service that does not answer is left out (and named in `x-missing-services`). Every operation
+also documents what the gateway itself may answer in front of it (413, 429, 502, 503, 504). The
+result is cached briefly: docs pages fetch it often, services change it rarely.
 """
 
 from __future__ import annotations
@@ -17,9 +18,18 @@ from typing import Any
 import httpx2
 
 from gateway.upstreams import UpstreamPool
+from shared.errors import PROBLEM_JSON, Problem
 
 FETCH_TIMEOUT_S = 3.0
 _REF_PREFIX = "#/components/schemas/"
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+}
 
 
 async def _fetch(http: httpx2.AsyncClient, pool: UpstreamPool) -> dict[str, Any] | None:
@@ -94,11 +104,51 @@ def merge(
     return merged
 
 
+def _problem(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": _REF_PREFIX + "Problem"}}},
+    }
+    if retry_after:
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def document_gateway_answers(merged: dict[str, Any], *, rate_limited: bool) -> None:
+    """Add to every operation the answers the gateway gives in front of any service, unless the
+    service documents that status itself: a client meets them whichever route it calls."""
+    answers = {
+        "502": _problem("The service could not be reached or broke off its answer"),
+        "503": _problem("The service is not deployed or a dependency is down", retry_after=True),
+        "504": _problem("The service did not answer in time"),
+    }
+    if rate_limited:
+        answers["429"] = _problem("Too many requests from this address or user", retry_after=True)
+    too_large = _problem("The body is larger than the gateway accepts for this service")
+    for item in merged["paths"].values():
+        for method, operation in item.items():
+            if method not in _METHODS or not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, response in answers.items():
+                responses.setdefault(status, response)
+            if "requestBody" in operation:
+                responses.setdefault("413", too_large)
+    merged["components"]["schemas"].setdefault("Problem", Problem.model_json_schema())
+
+
 class MergedOpenApi:
     def __init__(
-        self, pools: Mapping[str, UpstreamPool], *, cache_s: float, title: str, version: str
+        self,
+        pools: Mapping[str, UpstreamPool],
+        *,
+        cache_s: float,
+        title: str,
+        version: str,
+        rate_limited: bool,
     ) -> None:
         self.pools = pools
+        self.rate_limited = rate_limited
         self.cache_s = cache_s
         self.title = title
         self.version = version
@@ -118,4 +168,6 @@ class MergedOpenApi:
         fetched = await asyncio.gather(*(_fetch(http, self.pools[name]) for name in names))
         documents = {n: d for n, d in zip(names, fetched, strict=True) if d is not None}
         missing = [n for n, d in zip(names, fetched, strict=True) if d is None]
-        return merge(documents, title=self.title, version=self.version, missing=missing)
+        merged = merge(documents, title=self.title, version=self.version, missing=missing)
+        document_gateway_answers(merged, rate_limited=self.rate_limited)
+        return merged
