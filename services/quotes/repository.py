@@ -129,8 +129,8 @@ FROM firsts CROSS JOIN counter LEFT JOIN quote ON quote.seq = firsts.seq
 ORDER BY firsts.ord
 """  # noqa: S608 (constant column list)
 _BY_SEQ = f"SELECT seq, {_QUOTE_COLUMNS} FROM quote WHERE seq = ANY($1::int[])"  # noqa: S608
-# Draws beyond `count` (plus a quarter): enough that duplicates almost never leave the first
-# statement short on a large table.
+# Draws beyond `count` (plus a quarter): enough that duplicates, or numbers freed by a delete,
+# almost never leave the first statement short on a large table.
 _EXTRA_DRAWS = 8
 # Further rounds run only when concurrent deletes keep freeing the numbers drawn.
 _RANDOM_ROUNDS = 4
@@ -262,19 +262,23 @@ class QuotesRepository:
         """`min(count, total)` distinct quotes, each set of them equally likely, in random order.
 
         One statement in the usual case: uniform draws of 1..last_seq, the first `count` distinct
-        ones kept. When those fall short (a table not much larger than `count`, or a seq freed by
-        a concurrent delete), the rest is drawn among the numbers not tried yet: the process
-        treats every quote alike, so every set of quotes stays equally likely.
+        ones that hold a quote kept. When those fall short (a table not much larger than
+        `count`, or seqs freed by a concurrent delete), the rest is drawn among the numbers not
+        tried yet: the process treats every quote alike, so every set of quotes stays equally
+        likely.
         """
         draws = [_rng.random() for _ in range(count + _EXTRA_DRAWS + count // 4)]
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_RANDOM, draws, count)
+            # Every distinct draw comes back, not just the first `count`: those that land on a
+            # free number are made up for by the next ones, in draw order (still uniform).
+            rows = await conn.fetch(_RANDOM, draws, len(draws))
             last = rows[0]["last_seq"]
             found = [row for row in rows if row["id"] is not None][: min(count, last)]
             tried = {row["seq"] for row in rows}
             for _ in range(_RANDOM_ROUNDS):
                 wanted = min(count, last) - len(found)
-                seqs = draw_distinct(last, wanted, tried) if wanted > 0 else []
+                # Extra numbers here too, for free ones; the first found, in draw order, count.
+                seqs = draw_distinct(last, wanted + _EXTRA_DRAWS, tried) if wanted > 0 else []
                 if not seqs:
                     break
                 tried.update(seqs)
@@ -282,7 +286,8 @@ class QuotesRepository:
                 by_seq = {row["seq"]: row for row in more}
                 # A delete between two statements may have moved a quote already found.
                 ids = {row["id"] for row in found}
-                found += [by_seq[s] for s in seqs if s in by_seq and by_seq[s]["id"] not in ids]
+                fresh = [by_seq[s] for s in seqs if s in by_seq and by_seq[s]["id"] not in ids]
+                found += fresh[:wanted]
                 last = await conn.fetchval("SELECT last_seq FROM quote_counter")
         return [_quote(row) for row in found]
 
