@@ -13,8 +13,7 @@ import sys
 import httpx2
 import pytest
 import schemathesis
-from schemathesis import Case
-from schemathesis.schemas import BaseSchema
+from schemathesis import BaseSchema, Case
 
 from tests.e2e.conftest import Stack
 from tests.support.servers import ROOT
