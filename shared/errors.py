@@ -33,7 +33,6 @@ class ProblemError(Exception):
     """An error a client can see. Subclasses fix the status; `detail` says what went wrong."""
 
     status: int = 400
-    type_slug: str = "about:blank"
 
     def __init__(
         self,
