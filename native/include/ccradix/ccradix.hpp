@@ -232,34 +232,35 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-// Tuning. Figures chosen by bench/sort_bench.py on a 2 MiB-L2 x86-64 core; see docs/native.md.
+// Tuning. Figures chosen by bench/sort_bench.py on a 1 MiB-L2 x86-64 core; see docs/native.md.
 
 #ifndef CCRADIX_STREAM_BYTES
-#define CCRADIX_STREAM_BYTES (std::size_t(8) << 20)
+#define CCRADIX_STREAM_BYTES (std::size_t(1) << 62)
 #endif
-
-#ifndef CCRADIX_CACHE_BYTES
-#define CCRADIX_CACHE_BYTES (std::size_t(256) << 10)
+#ifndef CCRADIX_BUCKET_BYTES
+#define CCRADIX_BUCKET_BYTES (std::size_t(1) << 20)
 #endif
 #ifndef CCRADIX_TOP_BITS
-#define CCRADIX_TOP_BITS 12
+#define CCRADIX_TOP_BITS 9
 #endif
 #ifndef CCRADIX_LSD_BITS
-#define CCRADIX_LSD_BITS 11
-#endif
-
-#ifndef CCRADIX_SEQUENTIAL_EMIT
-#define CCRADIX_SEQUENTIAL_EMIT 1
+#define CCRADIX_LSD_BITS 12
 #endif
 
 struct Tuning {
-    static constexpr std::size_t kCacheBytes = CCRADIX_CACHE_BYTES;  // finished "in cache"
-    static constexpr int kMaxTopBits = CCRADIX_TOP_BITS;  // widest out-of-cache digit
+    // A bucket up to this size is finished by LSD passes in the cache (the L2, spilling into
+    // the L3: measured flat cost per key up to about 1 MiB of keys).
+    static constexpr std::size_t kBucketBytes = CCRADIX_BUCKET_BYTES;
+    // Widest out-of-cache digit. Up to 512 buckets the plain scatter keeps every destination
+    // line in the L1 and costs about 1 ns per key; at 1024 it thrashes (3 ns) and even
+    // write-combining buffers cost 2 ns.
+    static constexpr int kMaxTopBits = CCRADIX_TOP_BITS;
     static constexpr int kMaxLsdBits = CCRADIX_LSD_BITS;  // widest in-cache LSD digit
     static constexpr int kMaxLsdPasses = 3;                 // more varying bits: see sort_in_cache
     static constexpr std::size_t kInsertion = 32;           // insertion sort at or below this
-    // Write-combining buffers + non-temporal stores above this (beyond the caches, they halve
-    // the scatter's cost: one TLB walk and no read-for-ownership per 64-byte line).
+    // The automatic first pass writes through write-combining buffers with non-temporal
+    // stores above this size. With digits of at most kMaxTopBits the plain scatter is faster
+    // on the machines measured (1.05 against 1.7 ns per key), so by default it never does.
     static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
     static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
 };
@@ -272,11 +273,8 @@ template <class Item, class Load, class Emit> class Engine {
 public:
     using U = decltype(item_key(std::declval<Item>()));
     static constexpr int kKeyBits = int(sizeof(U) * 8);
-    // The last in-cache pass scatters within the cache and the output is then written in
-    // order: scattered stores straight into a large output miss on every line.
-    static constexpr bool kSequentialEmit = CCRADIX_SEQUENTIAL_EMIT != 0;
     static constexpr std::size_t kCacheItems =
-        std::max<std::size_t>(Tuning::kCacheBytes / sizeof(Item), 1024);
+        std::max<std::size_t>(Tuning::kBucketBytes / sizeof(Item), 1024);
     static constexpr std::size_t kLineItems = 64 / sizeof(Item);
     static_assert(64 % sizeof(Item) == 0, "items must tile a cache line");
 
@@ -291,8 +289,18 @@ public:
     void run_small() {
         Arena arena(n_ * 4);
         Item* buf = arena.take(n_);
-        for (std::size_t i = 0; i < n_; ++i) buf[i] = load_(i);
-        sort_in_cache(buf, 0, n_, kKeyBits, arena);
+        const U first = item_key(load_(0));
+        U diff = 0;
+        for (std::size_t i = 0; i < n_; ++i) {
+            buf[i] = load_(i);
+            diff |= item_key(buf[i]) ^ first;
+        }
+        if (diff == 0) {
+            for (std::size_t i = 0; i < n_; ++i) emit_(i, buf[i]);
+            return;
+        }
+        low_bit_ = lowest_bit(std::uint64_t(diff));
+        sort_in_cache(buf, 0, n_, highest_bit(std::uint64_t(diff)) + 1, arena);
     }
 
     // `work` holds n items; `alt` (may be null: allocated on demand) is used only by buckets that
@@ -328,6 +336,7 @@ public:
             return;
         }
         const int hb = highest_bit(std::uint64_t(all_diff)) + 1;
+        low_bit_ = lowest_bit(std::uint64_t(all_diff));
         std::size_t largest = 0;
         for (std::size_t b = 0; b < hist[0].size(); ++b) {
             std::size_t c = 0;
@@ -361,9 +370,10 @@ private:
         const std::size_t target = std::max<std::size_t>(kCacheItems / 2, 1);
         int bits = 1;
         while (bits < Tuning::kMaxTopBits && (n >> bits) > target) ++bits;
-        // ... and, for 32-bit keys, few enough bits left for two in-cache LSD passes.
+        // ... and, for 32-bit keys, few enough bits left for two in-cache LSD passes, as long
+        // as the buckets stay large enough to pay for their counters.
         const int wanted = kKeyBits - 2 * Tuning::kMaxLsdBits;
-        if (kKeyBits <= 32 && bits < wanted && (n >> wanted) >= 4096) bits = wanted;
+        if (kKeyBits <= 32 && bits < wanted && (n >> wanted) >= 2048) bits = wanted;
         return std::max(bits, 4);
     }
 
@@ -427,28 +437,36 @@ private:
         std::uint32_t* t2 = t1 + nb;
         std::uint32_t* t3 = t2 + nb;
         U d = 0;
-        constexpr std::size_t kBlock = std::size_t(1) << 30;  // keeps the 32-bit tables exact
-        for (std::size_t b = lo; b < hi; b += kBlock) {
-            const std::size_t e = std::min(hi, b + kBlock);
-            std::size_t i = b;
-            for (; i + 4 <= e; i += 4) {
-                const U k0 = key_at(i), k1 = key_at(i + 1), k2 = key_at(i + 2), k3 = key_at(i + 3);
-                d |= (k0 ^ first) | (k1 ^ first) | (k2 ^ first) | (k3 ^ first);
-                ++t0[(k0 >> shift) & mask];
-                ++t1[(k1 >> shift) & mask];
-                ++t2[(k2 >> shift) & mask];
-                ++t3[(k3 >> shift) & mask];
-            }
-            for (; i < e; ++i) {
-                const U k = key_at(i);
-                d |= k ^ first;
-                ++t0[(k >> shift) & mask];
+        U lanes[4] = {0, 0, 0, 0};
+        // Blocks small enough to stay in the L1 between two loops: the OR of `key ^ first` runs
+        // as a loop of its own, which the compiler vectorises, instead of costing two scalar
+        // operations per key in the counting loop.
+        constexpr std::size_t kBlock = 4096;
+        constexpr std::size_t kFold = std::size_t(1) << 30;  // keeps the 32-bit tables exact
+        for (std::size_t f = lo; f < hi; f += kFold) {
+            const std::size_t fe = std::min(hi, f + kFold);
+            for (std::size_t b = f; b < fe; b += kBlock) {
+                const std::size_t e = std::min(fe, b + kBlock);
+                std::size_t i = b;
+                for (; i + 4 <= e; i += 4)
+                    for (std::size_t l = 0; l < 4; ++l) lanes[l] |= key_at(i + l) ^ first;
+                for (; i < e; ++i) d |= key_at(i) ^ first;
+                for (i = b; i + 4 <= e; i += 4) {
+                    const U k0 = key_at(i), k1 = key_at(i + 1), k2 = key_at(i + 2),
+                            k3 = key_at(i + 3);
+                    ++t0[(k0 >> shift) & mask];
+                    ++t1[(k1 >> shift) & mask];
+                    ++t2[(k2 >> shift) & mask];
+                    ++t3[(k3 >> shift) & mask];
+                }
+                for (; i < e; ++i) ++t0[(key_at(i) >> shift) & mask];
             }
             for (std::size_t j = 0; j < nb; ++j) {
                 out[j] += std::size_t(t0[j]) + t1[j] + t2[j] + t3[j];
                 t0[j] = t1[j] = t2[j] = t3[j] = 0;
             }
         }
+        d |= lanes[0] | lanes[1] | lanes[2] | lanes[3];
         diff |= d;
     }
 
@@ -497,7 +515,15 @@ private:
         const U mask = static_cast<U>((U(1) << bits) - 1);
         std::size_t* p = pos.data();
         Item* out = work_;
-        for (std::size_t i = lo; i < hi; ++i) {
+        std::size_t i = lo;
+        for (; i + 4 <= hi; i += 4) {  // unrolled: four independent loads ahead of the stores
+            const Item i0 = load_(i), i1 = load_(i + 1), i2 = load_(i + 2), i3 = load_(i + 3);
+            out[p[(item_key(i0) >> shift) & mask]++] = i0;
+            out[p[(item_key(i1) >> shift) & mask]++] = i1;
+            out[p[(item_key(i2) >> shift) & mask]++] = i2;
+            out[p[(item_key(i3) >> shift) & mask]++] = i3;
+        }
+        for (; i < hi; ++i) {
             const Item it = load_(i);
             out[p[(item_key(it) >> shift) & mask]++] = it;
         }
@@ -691,31 +717,27 @@ private:
             for (std::size_t i = 0; i < m; ++i) emit_(lo + i, tmp[i]);
             return;
         }
-        // Digits no wider than the bucket needs: 2^digit counters should not outnumber the keys.
-        int digit = 4;
-        while (digit < Tuning::kMaxLsdBits && (std::size_t(1) << digit) < m) ++digit;
-        // Which bits vary: a cheap (vectorised) read that lets equal keys skip all counting,
-        // and narrows the digits to the bits that matter.
-        U d = 0;
-        const U k0 = item_key(src[0]);
-        for (std::size_t i = 0; i < m; ++i) d |= item_key(src[i]) ^ k0;
-        if (d == 0) {
+        if (bits <= low_bit_) {  // no key differs below `bits`: all equal
             for (std::size_t i = 0; i < m; ++i) emit_(lo + i, src[i]);
             return;
         }
-        const int hb = std::min(bits, highest_bit(std::uint64_t(d)) + 1);
-        const int lb = std::min(hb - 1, lowest_bit(std::uint64_t(d)));
-        const int width = hb - lb;
+        // Digits no wider than the bucket needs: 2^digit counters should not outnumber the keys.
+        int digit = 4;
+        while (digit < Tuning::kMaxLsdBits && (std::size_t(1) << digit) < m) ++digit;
+        // Bits below the lowest one that varies anywhere are never counted; a digit on which the
+        // whole bucket agrees costs its counting only (see lsd).
+        const int lb = low_bit_;
+        const int width = bits - lb;
         if ((width + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
             // The common case: few enough bits left for LSD over all of them.
-            const int passes = std::max(1, (width + digit - 1) / digit);
+            const int passes = (width + digit - 1) / digit;
             lsd(src, lo, m, even_plan(lb, width, passes), true, arena);
             return;
         }
         // Many bits left (64-bit keys): order by the top two digits only, which separates all
         // but a few keys, then finish the runs that still share those digits. (Keys that agree
         // on both digits all land in one run, which recurses on the bits below.)
-        const int shift = hb - 2 * digit;
+        const int shift = bits - 2 * digit;
         const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
         std::size_t i = 0;
         while (i < m) {
@@ -812,21 +834,21 @@ private:
             const U mask = static_cast<U>((U(1) << plan.width[p]) - 1);
             const int shift = plan.shift[p];
             std::uint32_t* c = count[p];
-            if (a + 1 == na && emit_result && !kSequentialEmit) {
-                for (std::size_t i = 0; i < m; ++i) {
-                    const Item it = cur[i];
-                    emit_(lo + c[(item_key(it) >> shift) & mask]++, it);
-                }
-            } else {
-                Item* nxt = arena.take(m);
-                for (std::size_t i = 0; i < m; ++i) {
-                    const Item it = cur[i];
-                    nxt[c[(item_key(it) >> shift) & mask]++] = it;
-                }
-                cur = nxt;
+            // The last pass too scatters within the cache; the output is then written in order
+            // (scattered stores straight into a large output would miss on every line).
+            Item* nxt = arena.take(m);
+            std::size_t i = 0;
+            for (; i + 4 <= m; i += 4) {  // unrolled: four independent loads ahead of the stores
+                const Item i0 = cur[i], i1 = cur[i + 1], i2 = cur[i + 2], i3 = cur[i + 3];
+                nxt[c[(item_key(i0) >> shift) & mask]++] = i0;
+                nxt[c[(item_key(i1) >> shift) & mask]++] = i1;
+                nxt[c[(item_key(i2) >> shift) & mask]++] = i2;
+                nxt[c[(item_key(i3) >> shift) & mask]++] = i3;
             }
+            for (; i < m; ++i) nxt[c[(item_key(cur[i]) >> shift) & mask]++] = cur[i];
+            cur = nxt;
         }
-        if (emit_result && (kSequentialEmit || na == 0))
+        if (emit_result)
             for (std::size_t i = 0; i < m; ++i) emit_(lo + i, cur[i]);
         return cur;
     }
@@ -840,6 +862,7 @@ private:
     std::unique_ptr<Item[]> alt_owned_;
     std::mutex alt_mutex_;
     Options opt_;
+    int low_bit_ = 0;  // no key differs from another below this bit
 };
 
 template <class Item, class Load, class Emit>
