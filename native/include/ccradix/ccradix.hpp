@@ -282,6 +282,21 @@ public:
         : n_(n), load_(load), emit_(emit), work_(work), alt_(alt), alt_is_output_(alt != nullptr),
           opt_(opt) {}
 
+    // Equal keys everywhere (a constant column, a single flag value): copied out after one
+    // read, a vectorised block at a time. Any other input leaves after its first block.
+    bool copy_if_all_equal() {
+        const U first = item_key(load_(0));
+        constexpr std::size_t kBlock = 1024;
+        for (std::size_t b = 0; b < n_; b += kBlock) {
+            const std::size_t e = std::min(n_, b + kBlock);
+            U d = 0;
+            for (std::size_t i = b; i < e; ++i) d |= item_key(load_(i)) ^ first;
+            if (d != 0) return false;
+        }
+        for (std::size_t i = 0; i < n_; ++i) emit_(i, load_(i));
+        return true;
+    }
+
     // Small inputs skip the out-of-cache pass (measured: up to the in-cache bucket size; beyond
     // it a top pass plus two LSD passes beats three LSD passes). No scratch needed.
     static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
@@ -327,29 +342,23 @@ public:
         };
         parallel(threads, [&](unsigned t) { histogram(t, shift, top_bits); });
         U all_diff = 0;
-        for (U d : diff) all_diff |= d;
-        if (all_diff == 0) {  // all keys equal
-            parallel(threads, [&](unsigned t) {
-                const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-                for (std::size_t i = lo; i < hi; ++i) emit_(i, load_(i));
-            });
-            return;
-        }
+        for (U d : diff) all_diff |= d;  // not 0: run_engine has ruled out equal keys
         const int hb = highest_bit(std::uint64_t(all_diff)) + 1;
         low_bit_ = lowest_bit(std::uint64_t(all_diff));
-        std::size_t largest = 0;
-        for (std::size_t b = 0; b < hist[0].size(); ++b) {
-            std::size_t c = 0;
-            for (unsigned t = 0; t < threads; ++t) c += hist[t][b];
-            largest = std::max(largest, c);
-        }
-        if (hb < kKeyBits && (hb <= shift || largest > kCacheItems)) {
+        if (hb < kKeyBits && (hb <= shift || largest_bucket(hist) > kCacheItems)) {
             // The top bits barely vary (small integers, floats of one sign and a few exponents):
             // one more read to aim the first pass at the highest varying bits saves a second
             // out-of-cache pass over the crowded buckets.
             const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
             shift = hb - bits;
             parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
+            if (largest_bucket(hist) > kCacheItems) {
+                // Still crowded (Zipf-like keys: most are small, yet many distinct): every MSD
+                // level would be another pass over nearly all of them. LSD passes do not care
+                // how the keys are spread.
+                run_lsd(hb);
+                return;
+            }
             scatter_and_finish(threads, chunk, shift, bits, hist);
         } else {
             scatter_and_finish(threads, chunk, shift, top_bits, hist);
@@ -358,6 +367,16 @@ public:
 
 private:
     // ---- helpers ------------------------------------------------------------------------------
+
+    static std::size_t largest_bucket(const std::vector<std::vector<std::size_t>>& hist) {
+        std::size_t largest = 0;
+        for (std::size_t b = 0; b < hist[0].size(); ++b) {
+            std::size_t c = 0;
+            for (const auto& h : hist) c += h[b];
+            largest = std::max(largest, c);
+        }
+        return largest;
+    }
 
     unsigned effective_threads() const {
         unsigned t = std::max(1u, opt_.threads);
@@ -468,6 +487,84 @@ private:
         }
         d |= lanes[0] | lanes[1] | lanes[2] | lanes[3];
         diff |= d;
+    }
+
+    // ---- LSD over the whole input (skewed keys) -------------------------------------------------
+
+    // Sorts on bits [low_bit_, hb) by out-of-cache LSD passes of at most kMaxTopBits bits each:
+    // one read counts every digit, a digit shared by all keys is skipped, the passes alternate
+    // between the two buffers and the last one is copied out in order. One thread.
+    void run_lsd(int hb) {
+        constexpr int kMaxDigits = (kKeyBits + 7) / 8;
+        const int width = hb - low_bit_;
+        const int passes = std::min(kMaxDigits, (width + 7) / 8);
+        int shift[kMaxDigits], bits[kMaxDigits];
+        for (int p = 0, sh = low_bit_, left = width; p < passes; ++p) {
+            bits[p] = (left + (passes - p) - 1) / (passes - p);
+            shift[p] = sh;
+            sh += bits[p];
+            left -= bits[p];
+        }
+        // Two tables of counters (for the first and the second half of the keys), added up
+        // after: skewed keys hit the same counter again and again, and two independent chains
+        // of increments run twice as fast as one.
+        const std::size_t half = n_ / 2;
+        std::vector<std::size_t> count(std::size_t(passes) << 9, 0);
+        auto counters = [&](int p, int stripe) {
+            return count.data() + (std::size_t(p) << 9) + (std::size_t(stripe) << 8);
+        };
+        for (std::size_t i = 0; i < half; ++i) {
+            const U k0 = item_key(load_(i)), k1 = item_key(load_(half + i));
+            for (int p = 0; p < passes; ++p) {
+                const U mask = static_cast<U>((U(1) << bits[p]) - 1);
+                ++counters(p, 0)[(k0 >> shift[p]) & mask];
+                ++counters(p, 1)[(k1 >> shift[p]) & mask];
+            }
+        }
+        if (n_ % 2 != 0) {
+            const U k = item_key(load_(n_ - 1));
+            for (int p = 0; p < passes; ++p)
+                ++counters(p, 1)[(k >> shift[p]) & static_cast<U>((U(1) << bits[p]) - 1)];
+        }
+        Item* buffers[2] = {work_, alt_buffer()};
+        int into = 0;
+        bool from_input = true;
+        for (int p = 0; p < passes; ++p) {
+            std::size_t* c = counters(p, 0);
+            const std::size_t* c1 = counters(p, 1);
+            const std::size_t nb = std::size_t(1) << bits[p];
+            bool shared = false;  // every key has the same value of this digit
+            std::size_t sum = 0;
+            for (std::size_t b = 0; b < nb; ++b) {
+                const std::size_t total = c[b] + c1[b];
+                shared = shared || total == n_;
+                c[b] = sum;
+                sum += total;
+            }
+            if (shared) continue;
+            const U mask = static_cast<U>((U(1) << bits[p]) - 1);
+            const int sh = shift[p];
+            Item* dst = buffers[into];
+            auto scatter = [&](auto item_at) {
+                for (std::size_t i = 0; i < n_; ++i) {
+                    const Item it = item_at(i);
+                    dst[c[(item_key(it) >> sh) & mask]++] = it;
+                }
+            };
+            if (from_input) {
+                scatter([this](std::size_t i) { return load_(i); });
+            } else {
+                const Item* src = buffers[1 - into];
+                scatter([src](std::size_t i) { return src[i]; });
+            }
+            from_input = false;
+            into = 1 - into;
+        }
+        // At least one digit varies (the keys are not all equal), so the result is in a buffer.
+        // Emitting position i reads buffers[..][i] before writing it: safe when that buffer is
+        // the output itself.
+        const Item* result = buffers[1 - into];
+        for (std::size_t i = 0; i < n_; ++i) emit_(i, result[i]);
     }
 
     // ---- first pass ---------------------------------------------------------------------------
@@ -868,7 +965,7 @@ private:
 template <class Item, class Load, class Emit>
 void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt) {
     using E = Engine<Item, Load, Emit>;
-    if (n == 0) return;
+    if (n == 0 || E(n, load, emit, nullptr, nullptr, opt).copy_if_all_equal()) return;
     if (E::fits_in_cache(n)) {
         E(n, load, emit, nullptr, nullptr, opt).run_small();
         return;
