@@ -256,7 +256,9 @@ struct Tuning {
     // write-combining buffers cost 2 ns.
     static constexpr int kMaxTopBits = CCRADIX_TOP_BITS;
     static constexpr int kMaxLsdBits = CCRADIX_LSD_BITS;  // widest in-cache LSD digit
-    static constexpr int kMaxLsdPasses = 3;                 // more varying bits: see sort_in_cache
+    // More varying bits than this many digits: see sort_in_cache. Four passes serve small
+    // buckets of 32-bit keys, whose digits are kept narrow (8 bits for 1,000 keys).
+    static constexpr int kMaxLsdPasses = 4;
     static constexpr std::size_t kInsertion = 32;           // insertion sort at or below this
     // The automatic first pass writes through write-combining buffers with non-temporal
     // stores above this size. With digits of at most kMaxTopBits the plain scatter is faster
@@ -302,7 +304,7 @@ public:
     static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
 
     void run_small() {
-        Arena arena(n_ * 4);
+        Arena arena(n_ * 3);  // the keys and two LSD buffers
         Item* buf = arena.take(n_);
         const U first = item_key(load_(0));
         U diff = 0;
@@ -695,7 +697,7 @@ private:
                         int remaining_bits) {
         const std::size_t buckets = bucket_start.size() - 1;
         if (threads <= 1) {
-            Arena arena(kCacheItems * 4);
+            Arena arena(kCacheItems * 3);  // a copy of a bucket and two LSD buffers
             for (std::size_t b = 0; b < buckets; ++b) {
                 const std::size_t lo = bucket_start[b], m = bucket_start[b + 1] - lo;
                 if (m != 0) finish_bucket(work_, lo, m, remaining_bits, true, arena);
@@ -710,7 +712,7 @@ private:
         });
         std::atomic<std::size_t> next{0};
         parallel(threads, [&](unsigned) {
-            Arena arena(kCacheItems * 4);
+            Arena arena(kCacheItems * 3);  // a copy of a bucket and two LSD buffers
             for (;;) {
                 const std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
                 if (i >= buckets) break;
@@ -900,7 +902,7 @@ private:
                 ++count[0][(k >> s0) & mask0];
                 ++count[1][(k >> s1) & mask1];
             }
-        } else {
+        } else if (passes == 3) {
             const U mask0 = static_cast<U>((U(1) << plan.width[0]) - 1);
             const U mask1 = static_cast<U>((U(1) << plan.width[1]) - 1);
             const U mask2 = static_cast<U>((U(1) << plan.width[2]) - 1);
@@ -910,6 +912,20 @@ private:
                 ++count[0][(k >> s0) & mask0];
                 ++count[1][(k >> s1) & mask1];
                 ++count[2][(k >> s2) & mask2];
+            }
+        } else {
+            const U mask0 = static_cast<U>((U(1) << plan.width[0]) - 1);
+            const U mask1 = static_cast<U>((U(1) << plan.width[1]) - 1);
+            const U mask2 = static_cast<U>((U(1) << plan.width[2]) - 1);
+            const U mask3 = static_cast<U>((U(1) << plan.width[3]) - 1);
+            const int s0 = plan.shift[0], s1 = plan.shift[1], s2 = plan.shift[2];
+            const int s3 = plan.shift[3];
+            for (std::size_t i = 0; i < m; ++i) {
+                const U k = item_key(src[i]);
+                ++count[0][(k >> s0) & mask0];
+                ++count[1][(k >> s1) & mask1];
+                ++count[2][(k >> s2) & mask2];
+                ++count[3][(k >> s3) & mask3];
             }
         }
         int active[Tuning::kMaxLsdPasses], na = 0;
@@ -925,6 +941,8 @@ private:
             }
             active[na++] = p;
         }
+        // Two buffers, used in turn: the passes stay within twice the bucket's size of cache.
+        Item* buffers[2] = {na > 0 ? arena.take(m) : nullptr, na > 1 ? arena.take(m) : nullptr};
         const Item* cur = src;
         for (int a = 0; a < na; ++a) {
             const int p = active[a];
@@ -933,7 +951,7 @@ private:
             std::uint32_t* c = count[p];
             // The last pass too scatters within the cache; the output is then written in order
             // (scattered stores straight into a large output would miss on every line).
-            Item* nxt = arena.take(m);
+            Item* nxt = buffers[a % 2];
             std::size_t i = 0;
             for (; i + 4 <= m; i += 4) {  // unrolled: four independent loads ahead of the stores
                 const Item i0 = cur[i], i1 = cur[i + 1], i2 = cur[i + 2], i3 = cur[i + 3];
