@@ -1,5 +1,6 @@
 // Unit tests of the ccradix library alone (no Python). A tiny self-contained harness: the build
 // must not download anything, and the checks are plain comparisons against std::stable_sort.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -309,6 +310,35 @@ void test_first_pass_variants() {
     }
 }
 
+void test_large_paths() {
+    // Inputs past the in-cache size that take each first-pass strategy, on one and two threads:
+    // Zipf-like integers (still crowded after the aimed digit: LSD over the whole input),
+    // normal floats (crowded top digit with every bit in use: the 16-bit prefix table).
+    std::mt19937_64 rng(21);
+    std::vector<std::uint32_t> zipf(1200001);
+    for (auto& x : zipf) {
+        const double u = double(rng() >> 11) / double(std::uint64_t(1) << 53);
+        x = static_cast<std::uint32_t>(std::min(std::floor(std::pow(1.0 - u, -5.0)), 1e9));
+    }
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<double> f64(700001);
+    for (auto& x : f64) x = normal(rng) * 1e6;
+    std::vector<float> f32(1200001);
+    for (auto& x : f32) x = static_cast<float>(normal(rng));
+    for (unsigned threads : {1u, 2u}) {
+        ccradix::Options opt;
+        opt.threads = threads;
+        const std::string what = " threads=" + std::to_string(threads);
+        check_sort(zipf, expected_sort(zipf, false), opt, "zipf u32" + what);
+        check_argsort(zipf, expected_argsort(zipf), opt, "zipf u32" + what);
+        check_pairs<std::uint32_t, std::uint32_t>(zipf, opt, "zipf u32" + what);
+        check_sort(f64, expected_sort(f64, false), opt, "normal f64" + what);
+        check_argsort(f64, expected_argsort(f64), opt, "normal f64" + what);
+        check_pairs<double, std::uint64_t>(f64, opt, "normal f64" + what);
+        check_sort(f32, expected_sort(f32, false), opt, "normal f32" + what);
+    }
+}
+
 void test_unaligned_output() {
     // The output may start anywhere (numpy only promises the item alignment).
     const auto in = make_data<std::uint32_t>(Dist::uniform, 500001, 11);
@@ -343,7 +373,7 @@ void test_key_transforms() {
 }
 
 void test_scratch_reuse() {
-    const auto in = make_data<std::uint64_t>(Dist::uniform, 200000, 12);
+    const auto in = make_data<std::uint64_t>(Dist::uniform, 400000, 12);  // past the cache
     std::vector<std::uint64_t> out(in.size());
     ccradix::sort<std::uint64_t>(in.data(), out.data(), in.size());
     const std::size_t kept = ccradix::release_scratch();
@@ -372,6 +402,7 @@ int main() {
     test_type<float>();
     test_type<double>();
     test_first_pass_variants();
+    test_large_paths();
     test_unaligned_output();
     test_scratch_reuse();
     test_reference_sorts();

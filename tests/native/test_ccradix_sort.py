@@ -155,6 +155,18 @@ def test_threads_give_the_same_result(distribution: str, threads: int) -> None:
         )
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("distribution", ["uniform", "zipf", "exponential", "few-unique"])
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.float32, np.float64])
+def test_large_inputs(distribution: str, dtype: type[np.generic], threads: int) -> None:
+    # Past the in-cache size (2 MiB) for every key width, where the first pass picks its
+    # strategy from the keys: a fixed top digit, a digit aimed lower, LSD over the whole
+    # input (Zipf), or the 16-bit prefix table (normal floats).
+    a = make(distribution, 1_200_000, dtype, seed=threads)
+    assert_sorted_like_numpy(ccradix.sort(a, threads=threads), a)
+    np.testing.assert_array_equal(ccradix.argsort(a, threads=threads), np.argsort(a, kind="stable"))
+
+
 @pytest.mark.parametrize("first_pass", ["simple", "buffered", "streaming"])
 def test_first_pass_variants_agree(first_pass: str) -> None:
     from ccradix import _ccradix

@@ -238,7 +238,7 @@ private:
 #define CCRADIX_STREAM_BYTES (std::size_t(1) << 62)
 #endif
 #ifndef CCRADIX_BUCKET_BYTES
-#define CCRADIX_BUCKET_BYTES (std::size_t(1) << 20)
+#define CCRADIX_BUCKET_BYTES (std::size_t(2) << 20)
 #endif
 #ifndef CCRADIX_TOP_BITS
 #define CCRADIX_TOP_BITS 9
@@ -249,7 +249,8 @@ private:
 
 struct Tuning {
     // A bucket up to this size is finished by LSD passes in the cache (the L2, spilling into
-    // the L3: measured flat cost per key up to about 1 MiB of keys).
+    // the L3). 2 MiB lets 512 buckets hold 1e8 64-bit keys: at 1 MiB they needed another
+    // out-of-cache pass each (uint64 1e8: 1.18 s against 0.73 s).
     static constexpr std::size_t kBucketBytes = CCRADIX_BUCKET_BYTES;
     // Widest out-of-cache digit. Up to 512 buckets the plain scatter keeps every destination
     // line in the L1 and costs about 1 ns per key; at 1024 it thrashes (3 ns) and even
@@ -362,6 +363,8 @@ public:
                 return;
             }
             scatter_and_finish(threads, chunk, shift, bits, hist);
+        } else if (hb == kKeyBits && largest_bucket(hist) > kCacheItems) {
+            scatter_by_prefix(threads, chunk);
         } else {
             scatter_and_finish(threads, chunk, shift, top_bits, hist);
         }
@@ -491,6 +494,70 @@ private:
         diff |= d;
     }
 
+    // ---- first pass by a table of 16-bit prefixes (crowded top digit) --------------------------
+
+    // Every top bit varies, yet a few top-digit values hold most keys (floats: two signs and a
+    // few exponents). A histogram of the top 16 bits groups consecutive prefixes into at most
+    // 2^kMaxTopBits buckets of about half the in-cache size, and the scatter looks each key's
+    // bucket up in that table. A bucket of one prefix may still be larger than the cache; it
+    // gets another MSD pass like any other.
+    void scatter_by_prefix(unsigned threads, std::size_t chunk) {
+        constexpr int kPrefixBits = 16;
+        constexpr std::size_t kPrefixes = std::size_t(1) << kPrefixBits;
+        constexpr int shift = kKeyBits - kPrefixBits;
+        std::vector<std::vector<std::size_t>> count(threads);
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            count[t].assign(kPrefixes, 0);
+            std::size_t* c = count[t].data();
+            for (std::size_t i = lo; i < hi; ++i) ++c[item_key(load_(i)) >> shift];
+        });
+        // The table: prefixes in order, a new bucket whenever the current one would overflow.
+        std::vector<std::uint16_t> table(kPrefixes);
+        std::vector<std::size_t> first_prefix{0};
+        const std::size_t target = kCacheItems / 2;
+        constexpr std::size_t kMaxBuckets = std::size_t(1) << Tuning::kMaxTopBits;
+        std::size_t fill = 0;
+        for (std::size_t p = 0; p < kPrefixes; ++p) {
+            std::size_t c = 0;
+            for (unsigned t = 0; t < threads; ++t) c += count[t][p];
+            if (fill != 0 && fill + c > target && first_prefix.size() < kMaxBuckets) {
+                first_prefix.push_back(p);
+                fill = 0;
+            }
+            table[p] = static_cast<std::uint16_t>(first_prefix.size() - 1);
+            fill += c;
+        }
+        const std::size_t buckets = first_prefix.size();
+        first_prefix.push_back(kPrefixes);
+        // Stable layout as in scatter_and_finish: bucket-major, then thread order.
+        std::vector<std::vector<std::size_t>> pos(threads, std::vector<std::size_t>(buckets, 0));
+        for (unsigned t = 0; t < threads; ++t)
+            for (std::size_t p = 0; p < kPrefixes; ++p) pos[t][table[p]] += count[t][p];
+        std::vector<std::size_t> bucket_start(buckets + 1);
+        std::size_t sum = 0;
+        for (std::size_t b = 0; b < buckets; ++b) {
+            bucket_start[b] = sum;
+            for (unsigned t = 0; t < threads; ++t) sum += std::exchange(pos[t][b], sum);
+        }
+        bucket_start[buckets] = sum;
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            std::size_t* at = pos[t].data();
+            const std::uint16_t* bucket_of = table.data();
+            for (std::size_t i = lo; i < hi; ++i) {
+                const Item it = load_(i);
+                work_[at[bucket_of[item_key(it) >> shift]]++] = it;
+            }
+        });
+        // A bucket's keys share the bits above the highest one in which its first and last
+        // prefixes differ.
+        finish_buckets(threads, bucket_start, [&first_prefix](std::size_t b) {
+            const std::size_t lo = first_prefix[b], hi = first_prefix[b + 1] - 1;
+            return lo == hi ? shift : shift + highest_bit(std::uint64_t(lo ^ hi)) + 1;
+        });
+    }
+
     // ---- LSD over the whole input (skewed keys) -------------------------------------------------
 
     // Sorts on bits [low_bit_, hb) by out-of-cache LSD passes of at most kMaxTopBits bits each:
@@ -606,7 +673,7 @@ private:
 #if defined(CCRADIX_HAVE_SSE2)
         if (mode == FirstPass::streaming) _mm_sfence();  // order the streamed lines before reads
 #endif
-        finish_buckets(threads, bucket_start, shift);
+        finish_buckets(threads, bucket_start, [shift](std::size_t) { return shift; });
     }
 
     void scatter_simple(std::size_t lo, std::size_t hi, int shift, int bits,
@@ -693,14 +760,16 @@ private:
 
     // ---- buckets ------------------------------------------------------------------------------
 
+    // `bits_of(b)`: the keys of bucket b share every bit at and above it.
+    template <class BitsOf>
     void finish_buckets(unsigned threads, const std::vector<std::size_t>& bucket_start,
-                        int remaining_bits) {
+                        BitsOf bits_of) {
         const std::size_t buckets = bucket_start.size() - 1;
         if (threads <= 1) {
             Arena arena(kCacheItems * 3);  // a copy of a bucket and two LSD buffers
             for (std::size_t b = 0; b < buckets; ++b) {
                 const std::size_t lo = bucket_start[b], m = bucket_start[b + 1] - lo;
-                if (m != 0) finish_bucket(work_, lo, m, remaining_bits, true, arena);
+                if (m != 0) finish_bucket(work_, lo, m, bits_of(b), true, arena);
             }
             return;
         }
@@ -719,7 +788,7 @@ private:
                 const std::size_t b = order[i];
                 const std::size_t lo = bucket_start[b], m = bucket_start[b + 1] - lo;
                 if (m == 0) break;  // sorted by size: the rest are empty
-                finish_bucket(work_, lo, m, remaining_bits, true, arena);
+                finish_bucket(work_, lo, m, bits_of(b), true, arena);
             }
         });
     }
@@ -827,9 +896,10 @@ private:
         // whole bucket agrees costs its counting only (see lsd).
         const int lb = low_bit_;
         const int width = bits - lb;
-        if ((width + digit - 1) / digit <= Tuning::kMaxLsdPasses) {
-            // The common case: few enough bits left for LSD over all of them.
-            const int passes = (width + digit - 1) / digit;
+        const int passes = (width + digit - 1) / digit;
+        // The common case: few enough bits left for LSD over all of them. (A fourth pass only
+        // for 32-bit keys: with 64-bit keys the two-digit prefix below is cheaper.)
+        if (passes <= 3 || (passes <= Tuning::kMaxLsdPasses && kKeyBits == 32)) {
             lsd(src, lo, m, even_plan(lb, width, passes), true, arena);
             return;
         }

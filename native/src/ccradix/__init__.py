@@ -34,7 +34,7 @@ def sort(
     ``descending=True`` gives exactly the reverse of the ascending order (NaNs first).
     ``threads > 1`` splits the first pass and the buckets between that many threads.
     """
-    return _ccradix.sort(_as_array(a), inplace=inplace, descending=descending, threads=threads)
+    return _ccradix.sort(_as_array(a), inplace, descending, threads)
 
 
 def argsort(a: npt.ArrayLike, *, stable: bool = True, threads: int = 1) -> npt.NDArray[np.int64]:
@@ -43,7 +43,7 @@ def argsort(a: npt.ArrayLike, *, stable: bool = True, threads: int = 1) -> npt.N
     The radix sort is always stable; ``stable=False`` is accepted for numpy compatibility.
     """
     del stable  # every order this returns is the stable one
-    return _ccradix.argsort(_as_array(a), threads=threads)
+    return _ccradix.argsort(_as_array(a), threads)
 
 
 def sort_pairs(
@@ -57,9 +57,7 @@ def sort_pairs(
 
     `values` may have any plain 4- or 8-byte dtype (its bits are moved, never interpreted).
     """
-    return _ccradix.sort_pairs(
-        _as_array(keys), _as_array(values), descending=descending, threads=threads
-    )
+    return _ccradix.sort_pairs(_as_array(keys), _as_array(values), descending, threads)
 
 
 def release_scratch() -> int:

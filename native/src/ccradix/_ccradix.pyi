@@ -7,17 +7,15 @@ import numpy.typing as npt
 
 def sort(
     a: npt.NDArray[Any],
-    *,
     inplace: bool = False,
     descending: bool = False,
     threads: int = 1,
     first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",  # noqa: S107
 ) -> npt.NDArray[Any]: ...
-def argsort(a: npt.NDArray[Any], *, threads: int = 1) -> npt.NDArray[np.int64]: ...
+def argsort(a: npt.NDArray[Any], threads: int = 1) -> npt.NDArray[np.int64]: ...
 def sort_pairs(
     keys: npt.NDArray[Any],
     values: npt.NDArray[Any],
-    *,
     descending: bool = False,
     threads: int = 1,
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]: ...
