@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ from gateway.upstream_client import (
 from gateway.upstreams import UpstreamPool
 from shared.errors import ProblemError
 from shared.metrics import LATENCY, REQUESTS
-from shared.request_id import from_scope, request_id_var
+from shared.request_id import accept_or_make, request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class HttpProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         started = time.perf_counter()
-        request_id = from_scope(scope)
+        request_id = _request_id(scope["headers"])
         context = request_id_var.set(request_id)
         status = CLIENT_CLOSED
         try:
@@ -541,6 +542,15 @@ async def _answer_500(send: Send, path: str, request_id: bytes) -> None:
     the connection short instead (a second start is refused, which is all this can tell)."""
     with contextlib.suppress(RuntimeError):
         await send_problem(send, 500, "The gateway failed", instance=path, request_id=request_id)
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's request id when sane, else a new one: 32 random hex digits, as
+    `shared.request_id` makes them, without building a UUID object (2 µs a request)."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            return accept_or_make(value.decode("latin-1"))
+    return os.urandom(16).hex()
 
 
 def _too_large(limit: int) -> str:
