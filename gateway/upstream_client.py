@@ -168,6 +168,9 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        if self.complete:
+            # A second answer to one request: the upstream cannot be trusted any more.
+            raise UpstreamBroken("more than one answer")
         self.headers = []
         self.length = None
         self.chunked = False
@@ -330,9 +333,10 @@ class _Connection(asyncio.Protocol):
             self.timer = self.loop.call_later(self.timeout - silent, self._check_silence)
 
     async def _drain(self) -> None:
+        """Until the upstream takes more of the request body (or closes, or the timeout)."""
         self.drain_waiter = drain = self.loop.create_future()
         try:
-            await drain
+            await asyncio.wait_for(drain, self.timeout)
         finally:
             self.drain_waiter = None
 
@@ -364,7 +368,7 @@ class _Host:
         closing the oldest idle one if the limit is reached."""
         while True:
             idle = self.idle
-            while idle:
+            while idle and not (fresh and self.open < self.limit):
                 connection = idle.pop(0) if fresh else idle.pop()
                 connection.pooled = False
                 assert connection.transport is not None
