@@ -338,3 +338,28 @@ async def test_the_peer_is_reached_at_its_address(client: UpstreamClient) -> Non
         assert isinstance(peer, RawPeer)
         await body_of(await request(client, peer.base_url))
         assert peer.received[0].headers["host"] == f"127.0.0.1:{peer.port}"
+
+
+async def test_a_service_that_stops_taking_the_body_times_out(client: UpstreamClient) -> None:
+    stop = asyncio.Event()
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await stop.wait()
+        writer.close()
+
+    server = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(LARGE // len(CHUNK)):
+            yield CHUNK
+
+    try:
+        with pytest.raises(TimeoutError):
+            await request(
+                client, url, "PUT", "/up", chunks(), f"content-length: {LARGE}", silence_s=0.3
+            )
+    finally:
+        stop.set()
+        server.close()
+        await server.wait_closed()
