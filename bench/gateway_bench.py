@@ -255,6 +255,7 @@ def table(results: Mapping[str, Figures], labels: list[str], *, cpu_bound: bool)
 def goal_lines(trivial: Mapping[str, Figures], slow: Mapping[str, Figures]) -> list[str]:
     direct, gateway, nginx = trivial["direct"], trivial["gateway"], trivial["nginx"]
     guarded = trivial[GUARDED]
+    floor = trivial[FLOOR]
     ratio = gateway.rps / direct.rps
     nginx_overhead = 1 / nginx.rps - 1 / direct.rps
     gateway_overhead = 1 / gateway.rps - 1 / direct.rps
@@ -284,11 +285,12 @@ def goal_lines(trivial: Mapping[str, Figures], slow: Mapping[str, Figures]) -> l
         f"{verdict(cost_ratio <= 2.5)}); {by_throughput}.",
         f"- Endpoint taking 10 ms, 8 concurrent, through the gateway: **{slow_ratio:.2f}× "
         f"direct** (goal ≥ 0.95×: {verdict(slow_ratio >= 0.95)}).",
-        f"- The floor of this stack, a bare uvicorn + aiohttp forwarder that does nothing else, "
-        f"costs {trivial[FLOOR].proxy_us:.0f} µs per request = "
-        f"{trivial[FLOOR].proxy_us / nginx.proxy_us:.1f}× nginx's: the gateway's own work "
-        f"(headers, request id, checks, metrics, log) adds "
-        f"{gateway.proxy_us - trivial[FLOOR].proxy_us:.0f} µs to it.",
+        f"- A bare uvicorn + aiohttp forwarder that does nothing else (aiohttp's client was the "
+        f"gateway's before its own lean one) costs {floor.proxy_us:.0f} µs per request = "
+        f"{floor.proxy_us / nginx.proxy_us:.1f}× nginx's; the gateway, with all its own work "
+        f"(headers, request id, checks, metrics, log), costs "
+        f"{abs(gateway.proxy_us - floor.proxy_us):.0f} µs "
+        f"{'less' if gateway.proxy_us < floor.proxy_us else 'more'} than that.",
         f"- With the JWT check and rate limits on: trivial **{guarded.rps / direct.rps:.2f}× "
         f"direct** ({guarded.proxy_us:.0f} µs of gateway CPU per request), 10 ms "
         f"**{slow[GUARDED].rps / slow['direct'].rps:.2f}× direct**.",

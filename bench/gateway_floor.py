@@ -1,7 +1,8 @@
-"""The floor under the gateway's cost: the barest forwarder on the same stack (uvicorn with
-httptools and uvloop, one aiohttp ClientSession) with none of the gateway's work — no header
-rewriting, request id, checks, limits, metrics or logs. The benchmark runs it beside the gateway so
-the figures show how much of the overhead is the stack and how much the gateway's features.
+"""The barest forwarder on uvicorn (httptools, uvloop) with aiohttp's client: one ClientSession and
+none of the gateway's work — no header rewriting, request id, checks, limits, metrics or logs. It
+was the floor under the gateway's cost while the gateway forwarded with aiohttp; the benchmark
+still runs it beside the gateway, so the figures show what the gateway's own upstream client saves
+against that stack even with all the gateway's features on.
 
 `uvicorn bench.gateway_floor:app` with FLOOR_UPSTREAM set to the service's base URL."""
 

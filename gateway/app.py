@@ -28,6 +28,7 @@ from gateway.openapi import MergedOpenApi
 from gateway.policy import SERVICES, limits_by_service, service_of
 from gateway.proxy import HttpProxy, Runtime
 from gateway.readiness import service_checks
+from gateway.upstream_client import UpstreamClient
 from gateway.upstreams import UpstreamPool
 from gateway.websocket import WebSocketProxy
 from shared.app import create_service_app
@@ -101,6 +102,13 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
     async def open_proxy(state: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         session = create_session(settings)
         runtime.session = session
+        client = UpstreamClient(
+            connect_timeout_s=settings.connect_timeout_seconds,
+            max_connections=settings.upstream_max_connections,
+            # Below uvicorn's 5 s keep-alive, as for aiohttp's connector.
+            keepalive_s=4.0,
+        )
+        runtime.client = client
         runtime.guard = Guard(
             tokens=VerifiedTokens(state["verifier"]),
             redis=state["redis"],
@@ -124,7 +132,8 @@ def create_app(settings: GatewaySettings | None = None) -> ASGIApp:
         finally:
             if runtime.access_log is not None:
                 await runtime.access_log.stop()
-            runtime.session = runtime.guard = runtime.access_log = None
+            runtime.session = runtime.guard = runtime.access_log = runtime.client = None
+            client.close()
             await session.close()
 
     api = create_service_app(

@@ -106,3 +106,50 @@ def client_response_headers(
         out = [(name, value) for name, value in out if name not in named]
     out.append((b"x-request-id", request_id))
     return out
+
+
+def upstream_request_head(
+    method: str,
+    target: bytes,
+    host: bytes,
+    scope_headers: list[tuple[bytes, bytes]],
+    *,
+    client_ip: str,
+    scheme: str,
+    request_id: str,
+) -> bytes:
+    """The whole HTTP/1.1 request head for the upstream (the same headers as
+    `upstream_request_headers`, Host the upstream's), ready to write. Names and values come from
+    the server's parser, which refuses CR and LF in them, and the request id is checked or made."""
+    parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    client_host = b""
+    named: frozenset[bytes] = frozenset()
+    for name, value in scope_headers:
+        if name in _REQUEST_DROP:
+            if name == b"host":
+                client_host = value
+            elif name == b"connection":
+                named |= _connection_tokens(value)
+            continue
+        parts += (name, b": ", value, b"\r\n")
+    if named - _PLAIN_CONNECTION:
+        # Rare: the client named its own hop-by-hop headers; they stop here too.
+        return upstream_request_head(
+            method,
+            target,
+            host,
+            [
+                (name, value)
+                for name, value in scope_headers
+                if name not in named and name != b"connection"
+            ],
+            client_ip=client_ip,
+            scheme=scheme,
+            request_id=request_id,
+        )
+    parts += (b"x-forwarded-for: ", client_ip.encode("latin-1"), b"\r\n")
+    parts += (b"x-forwarded-proto: ", _HTTP_SCHEME.get(scheme, scheme).encode("latin-1"), b"\r\n")
+    if client_host:
+        parts += (b"x-forwarded-host: ", client_host, b"\r\n")
+    parts += (b"x-request-id: ", request_id.encode("latin-1"), b"\r\n\r\n")
+    return b"".join(parts)

@@ -175,3 +175,13 @@ async def test_bad_content_length_is_refused(gateway: RunningGateway) -> None:
     head = await reader.read(200)
     writer.close()
     assert head.startswith(b"HTTP/1.1 400")
+
+
+async def test_head_answers_carry_the_headers_and_no_body(client: httpx2.AsyncClient) -> None:
+    # HEAD goes through aiohttp's client, not the gateway's own (whose parser cannot be told that
+    # a Content-Length answers a HEAD); either way the answer is the service's.
+    response = await client.head("/quotes/echo")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+    assert response.headers["x-kept"] == "yes"
