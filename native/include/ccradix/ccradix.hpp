@@ -908,15 +908,23 @@ private:
         // on both digits all land in one run, which recurses on the bits below.)
         const int shift = bits - 2 * digit;
         const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
+        // Everything goes out in that order (one vectorised copy); then a scan for neighbours
+        // that still share the prefix (a few in a bucket of uniform keys) puts just those runs
+        // in order again, over the bits below, on top of what was written.
+        for (std::size_t i = 0; i < m; ++i) emit_(lo + i, sorted[i]);
+        auto prefix = [sorted, shift](std::size_t i) {
+            return static_cast<U>(item_key(sorted[i]) >> shift);
+        };
         std::size_t i = 0;
-        while (i < m) {
-            const U prefix = static_cast<U>(item_key(sorted[i]) >> shift);
-            std::size_t j = i + 1;
-            while (j < m && static_cast<U>(item_key(sorted[j]) >> shift) == prefix) ++j;
+        while (i + 1 < m) {
+            if (prefix(i) != prefix(i + 1)) {
+                ++i;
+                continue;
+            }
+            std::size_t j = i + 2;
+            while (j < m && prefix(j) == prefix(i)) ++j;
             const std::size_t run = j - i;
-            if (run == 1) {
-                emit_(lo + i, sorted[i]);
-            } else if (run <= Tuning::kInsertion) {
+            if (run <= Tuning::kInsertion) {
                 Item tmp[Tuning::kInsertion];
                 std::copy(sorted + i, sorted + j, tmp);
                 insertion_sort(tmp, run);
