@@ -905,9 +905,13 @@ private:
         }
         // Many bits left (64-bit keys): order by the top two digits only, which separates all
         // but a few keys, then finish the runs that still share those digits. (Keys that agree
-        // on both digits all land in one run, which recurses on the bits below.)
-        const int shift = bits - 2 * digit;
-        const Item* sorted = lsd(src, lo, m, even_plan(shift, 2 * digit, 2), false, arena);
+        // on both digits all land in one run, which recurses on the bits below.) When the top
+        // digit is crowded (floats: the sign and exponent bits take few values), the two would
+        // leave long runs: a third digit, counted in the same read, is sorted too.
+        Plan plan = even_plan(std::max(low_bit_, bits - 3 * digit), std::min(width, 3 * digit), 3);
+        plan.lowest_if_crowded = true;
+        int shift = 0;
+        const Item* sorted = lsd(src, lo, m, plan, false, arena, &shift);
         // Everything goes out in that order (one vectorised copy); then a scan for neighbours
         // that still share the prefix (a few in a bucket of uniform keys) puts just those runs
         // in order again, over the bits below, on top of what was written.
@@ -942,6 +946,8 @@ private:
         int passes;
         int shift[Tuning::kMaxLsdPasses];
         int width[Tuning::kMaxLsdPasses];
+        // Digit 0 is sorted only if the top digit is crowded (see sort_in_cache).
+        bool lowest_if_crowded = false;
     };
 
     static Plan even_plan(int lb, int width, int passes) {
@@ -957,11 +963,17 @@ private:
         return plan;
     }
 
+    // A sixteenth of the keys or more share one value of this digit (uniform keys: 1/4096).
+    static bool crowded(const std::uint32_t* count, std::size_t nb, std::size_t m) {
+        return *std::max_element(count, count + nb) >= m / 16;
+    }
+
     // LSD radix sort on the digits of `plan`. All histograms come from one read; a digit on which
     // every key agrees costs no pass. With `emit_result` the last pass writes the output,
     // otherwise the sorted items are returned (in the arena, or `src` if no pass was needed).
+    // `sorted_from` (if given) receives the lowest bit the result is sorted from.
     const Item* lsd(const Item* src, std::size_t lo, std::size_t m, const Plan& plan,
-                    bool emit_result, Arena& arena) {
+                    bool emit_result, Arena& arena, int* sorted_from = nullptr) {
         constexpr std::size_t kMaxDigits = std::size_t(1) << Tuning::kMaxLsdBits;
         std::uint32_t count[Tuning::kMaxLsdPasses][kMaxDigits];
         const int passes = std::min(plan.passes, Tuning::kMaxLsdPasses);
@@ -1009,6 +1021,11 @@ private:
         int active[Tuning::kMaxLsdPasses], na = 0;
         for (int p = 0; p < passes; ++p) {
             const std::size_t nb = std::size_t(1) << plan.width[p];
+            if (p == 0 && plan.lowest_if_crowded && !crowded(count[passes - 1], nb, m)) {
+                if (sorted_from != nullptr) *sorted_from = plan.shift[1];
+                continue;
+            }
+            if (p == 0 && sorted_from != nullptr) *sorted_from = plan.shift[0];
             const std::uint32_t first = count[p][(item_key(src[0]) >> plan.shift[p]) & (nb - 1)];
             if (first == m) continue;  // every key shares this digit
             std::uint32_t s = 0;
