@@ -337,6 +337,27 @@ void test_large_paths() {
         check_pairs<double, std::uint64_t>(f64, opt, "normal f64" + what);
         check_sort(f32, expected_sort(f32, false), opt, "normal f32" + what);
     }
+    // Few distinct keys: written out from the histogram, with and without the check that each
+    // bucket holds one key (random values; multiples of 16 below 4096, which the digit spans),
+    // and from the 16-bit prefixes (64-bit values crowded in one top digit but for one).
+    std::vector<std::uint32_t> few32(1200001), steps32(1200001);
+    std::vector<std::uint64_t> few64(1200001);
+    std::uint32_t vals32[16];
+    std::uint64_t vals64[16];
+    for (auto& v : vals32) v = static_cast<std::uint32_t>(rng());
+    for (auto& v : vals64) v = 0xF000000000000000ull | (rng() >> 4);
+    vals64[0] &= 0x7FFFFFFFFFFFFFFFull;
+    for (auto& x : few32) x = vals32[rng() % 16];
+    for (auto& x : steps32) x = static_cast<std::uint32_t>(rng() % 256) * 16;
+    for (auto& x : few64) x = vals64[rng() % 16];
+    for (bool desc : {false, true}) {
+        ccradix::Options opt;
+        opt.descending = desc;
+        const std::string what = desc ? " desc" : "";
+        check_sort(few32, expected_sort(few32, desc), opt, "few u32" + what);
+        check_sort(steps32, expected_sort(steps32, desc), opt, "steps u32" + what);
+        check_sort(few64, expected_sort(few64, desc), opt, "few u64" + what);
+    }
 }
 
 void test_unaligned_output() {

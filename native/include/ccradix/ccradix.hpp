@@ -355,6 +355,7 @@ public:
             const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
             shift = hb - bits;
             parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
+            if (fill_if_one_key_per_bucket(first, shift, bits, hist)) return;
             if (largest_bucket(hist) > kCacheItems) {
                 // Still crowded (Zipf-like keys: most are small, yet many distinct): every MSD
                 // level would be another pass over nearly all of them. LSD passes do not care
@@ -363,8 +364,10 @@ public:
                 return;
             }
             scatter_and_finish(threads, chunk, shift, bits, hist);
+        } else if (fill_if_one_key_per_bucket(first, shift, top_bits, hist)) {
+            return;
         } else if (hb == kKeyBits && largest_bucket(hist) > kCacheItems) {
-            scatter_by_prefix(threads, chunk);
+            scatter_by_prefix(threads, chunk, first);
         } else {
             scatter_and_finish(threads, chunk, shift, top_bits, hist);
         }
@@ -494,6 +497,66 @@ private:
         diff |= d;
     }
 
+    // ---- few distinct keys ------------------------------------------------------------------------
+
+    // Keys without payload, and every used bucket of the top digit holds a single key value
+    // (a flag or category column; small integers when the digit spans every varying bit): the
+    // histogram already is the sorted output, written as runs. When bits below the digit vary,
+    // one read checks that, giving up at the first key that differs from its bucket's, and only
+    // if at most 64 buckets are used.
+    // `hist`: per-thread counts of the digit's values.
+    bool fill_if_one_key_per_bucket(U first, int shift, int bits,
+                                    const std::vector<std::vector<std::size_t>>& hist) {
+        if constexpr (!std::is_same<Item, U>::value) {
+            return false;
+        } else {
+            const std::size_t nb = std::size_t(1) << bits;
+            const U mask = static_cast<U>((U(1) << bits) - 1);
+            std::vector<std::size_t> count(nb, 0);
+            std::size_t used = 0;
+            for (std::size_t b = 0; b < nb; ++b) {
+                for (const auto& h : hist) count[b] += h[b];
+                used += count[b] != 0;
+            }
+            if (used > 64 && shift > low_bit_) return false;
+            std::vector<U> key_of(nb);
+            if (shift <= low_bit_) {  // the bits outside the digit are the same in every key
+                const U rest = static_cast<U>(first & ~static_cast<U>(mask << shift));
+                for (std::size_t b = 0; b < nb; ++b) key_of[b] = static_cast<U>(rest | (U(b) << shift));
+            } else {
+                // A key of every used bucket (found early, unless the buckets are very uneven),
+                // then a branch-free comparison of every key with its bucket's, a block at a time.
+                std::size_t found = 0;
+                std::vector<char> seen(nb, 0);
+                for (std::size_t i = 0; i < n_ && found < used; ++i) {
+                    const U k = load_(i);
+                    const std::size_t b = (k >> shift) & mask;
+                    if (!seen[b]) {
+                        seen[b] = 1;
+                        key_of[b] = k;
+                        ++found;
+                    }
+                }
+                constexpr std::size_t kBlock = 4096;
+                for (std::size_t lo = 0; lo < n_; lo += kBlock) {
+                    U differ = 0;
+                    for (std::size_t i = lo, hi = std::min(n_, lo + kBlock); i < hi; ++i) {
+                        const U k = load_(i);
+                        differ |= key_of[(k >> shift) & mask] ^ k;
+                    }
+                    if (differ != 0) return false;
+                }
+            }
+            std::size_t at = 0;
+            for (std::size_t b = 0; b < nb; ++b) {
+                const U k = key_of[b];
+                for (std::size_t i = at, end = at + count[b]; i < end; ++i) emit_(i, k);
+                at += count[b];
+            }
+            return true;
+        }
+    }
+
     // ---- first pass by a table of 16-bit prefixes (crowded top digit) --------------------------
 
     // Every top bit varies, yet a few top-digit values hold most keys (floats: two signs and a
@@ -501,7 +564,7 @@ private:
     // 2^kMaxTopBits buckets of about half the in-cache size, and the scatter looks each key's
     // bucket up in that table. A bucket of one prefix may still be larger than the cache; it
     // gets another MSD pass like any other.
-    void scatter_by_prefix(unsigned threads, std::size_t chunk) {
+    void scatter_by_prefix(unsigned threads, std::size_t chunk, U first) {
         constexpr int kPrefixBits = 16;
         constexpr std::size_t kPrefixes = std::size_t(1) << kPrefixBits;
         constexpr int shift = kKeyBits - kPrefixBits;
@@ -512,6 +575,8 @@ private:
             std::size_t* c = count[t].data();
             for (std::size_t i = lo; i < hi; ++i) ++c[item_key(load_(i)) >> shift];
         });
+        // A few distinct keys of random bits: the 16-bit prefixes tell them apart.
+        if (fill_if_one_key_per_bucket(first, shift, kPrefixBits, count)) return;
         // The table: prefixes in order, a new bucket whenever the current one would overflow.
         std::vector<std::uint16_t> table(kPrefixes);
         std::vector<std::size_t> first_prefix{0};
