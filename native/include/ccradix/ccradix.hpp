@@ -359,15 +359,19 @@ public:
             if (largest_bucket(hist) > kCacheItems) {
                 // Still crowded (Zipf-like keys: most are small, yet many distinct): every MSD
                 // level would be another pass over nearly all of them. LSD passes do not care
-                // how the keys are spread.
-                run_lsd(hb);
+                // how the keys are spread, but cost one pass per 8 varying bits: beyond four,
+                // the table of 16-bit prefixes (below) splits the crowd better.
+                if (hb - low_bit_ <= 32)
+                    run_lsd(hb);
+                else
+                    scatter_by_prefix(threads, chunk, first, hb);
                 return;
             }
             scatter_and_finish(threads, chunk, shift, bits, hist);
         } else if (fill_if_one_key_per_bucket(first, shift, top_bits, hist)) {
             return;
         } else if (hb == kKeyBits && largest_bucket(hist) > kCacheItems) {
-            scatter_by_prefix(threads, chunk, first);
+            scatter_by_prefix(threads, chunk, first, hb);
         } else {
             scatter_and_finish(threads, chunk, shift, top_bits, hist);
         }
@@ -559,21 +563,23 @@ private:
 
     // ---- first pass by a table of 16-bit prefixes (crowded top digit) --------------------------
 
-    // Every top bit varies, yet a few top-digit values hold most keys (floats: two signs and a
-    // few exponents). A histogram of the top 16 bits groups consecutive prefixes into at most
-    // 2^kMaxTopBits buckets of about half the in-cache size, and the scatter looks each key's
-    // bucket up in that table. A bucket of one prefix may still be larger than the cache; it
-    // gets another MSD pass like any other.
-    void scatter_by_prefix(unsigned threads, std::size_t chunk, U first) {
+    // A few values of the top digit hold most keys (floats: two signs and a few exponents;
+    // skewed keys with too many varying bits for LSD). A histogram of the 16 bits below `hb`
+    // (the highest varying bit + 1) groups consecutive prefixes into at most 2^kMaxTopBits
+    // buckets of about half the in-cache size, and the scatter looks each key's bucket up in
+    // that table. A bucket of one prefix may still be larger than the cache; it gets another
+    // MSD pass like any other.
+    void scatter_by_prefix(unsigned threads, std::size_t chunk, U first, int hb) {
         constexpr int kPrefixBits = 16;
         constexpr std::size_t kPrefixes = std::size_t(1) << kPrefixBits;
-        constexpr int shift = kKeyBits - kPrefixBits;
+        const int shift = std::max(hb - kPrefixBits, 0);
+        const U mask = static_cast<U>(kPrefixes - 1);
         std::vector<std::vector<std::size_t>> count(threads);
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
             count[t].assign(kPrefixes, 0);
             std::size_t* c = count[t].data();
-            for (std::size_t i = lo; i < hi; ++i) ++c[item_key(load_(i)) >> shift];
+            for (std::size_t i = lo; i < hi; ++i) ++c[(item_key(load_(i)) >> shift) & mask];
         });
         // A few distinct keys of random bits: the 16-bit prefixes tell them apart.
         if (fill_if_one_key_per_bucket(first, shift, kPrefixBits, count)) return;
@@ -612,12 +618,12 @@ private:
             const std::uint16_t* bucket_of = table.data();
             for (std::size_t i = lo; i < hi; ++i) {
                 const Item it = load_(i);
-                work_[at[bucket_of[item_key(it) >> shift]]++] = it;
+                work_[at[bucket_of[(item_key(it) >> shift) & mask]]++] = it;
             }
         });
         // A bucket's keys share the bits above the highest one in which its first and last
         // prefixes differ.
-        finish_buckets(threads, bucket_start, [&first_prefix](std::size_t b) {
+        finish_buckets(threads, bucket_start, [&first_prefix, shift](std::size_t b) {
             const std::size_t lo = first_prefix[b], hi = first_prefix[b + 1] - 1;
             return lo == hi ? shift : shift + highest_bit(std::uint64_t(lo ^ hi)) + 1;
         });
