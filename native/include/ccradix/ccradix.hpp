@@ -356,15 +356,18 @@ public:
             shift = hb - bits;
             parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
             if (fill_if_one_key_per_bucket(first, shift, bits, hist)) return;
-            if (largest_bucket(hist) > kCacheItems) {
-                // Still crowded (Zipf-like keys: most are small, yet many distinct): every MSD
-                // level would be another pass over nearly all of them. LSD passes do not care
-                // how the keys are spread, but cost one pass per 8 varying bits: beyond four,
-                // the table of 16-bit prefixes (below) splits the crowd better.
-                if (hb - low_bit_ <= 32)
-                    run_lsd(hb);
-                else
-                    scatter_by_prefix(threads, chunk, first, hb);
+            const std::size_t largest = largest_bucket(hist);
+            if (largest > kCacheItems && hb - low_bit_ > 32) {
+                // Still crowded, with many varying bits (positive floats): the table of
+                // 16-bit prefixes (below) splits the crowd.
+                scatter_by_prefix(threads, chunk, first, hb);
+                return;
+            }
+            if (largest > n_ / 4) {
+                // Most keys in one bucket (Zipf-like keys: most are small, yet many distinct):
+                // every MSD level would be another pass over nearly all of them. LSD passes do
+                // not care how the keys are spread (one pass per 8 varying bits, at most 4).
+                run_lsd(hb);
                 return;
             }
             scatter_and_finish(threads, chunk, shift, bits, hist);
