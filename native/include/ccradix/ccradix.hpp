@@ -296,7 +296,11 @@ public:
             for (std::size_t i = b; i < e; ++i) d |= item_key(load_(i)) ^ first;
             if (d != 0) return false;
         }
-        for (std::size_t i = 0; i < n_; ++i) emit_(i, load_(i));
+        if constexpr (std::is_same<Item, U>::value) {
+            for (std::size_t i = 0; i < n_; ++i) emit_(i, first);  // a fill: no second read
+        } else {
+            for (std::size_t i = 0; i < n_; ++i) emit_(i, load_(i));
+        }
         return true;
     }
 
