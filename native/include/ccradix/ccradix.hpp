@@ -535,23 +535,25 @@ private:
                 const U rest = static_cast<U>(first & ~static_cast<U>(mask << shift));
                 for (std::size_t b = 0; b < nb; ++b) key_of[b] = static_cast<U>(rest | (U(b) << shift));
             } else {
-                // A key of every used bucket (found early, unless the buckets are very uneven),
-                // then a branch-free comparison of every key with its bucket's, a block at a time.
+                // A block at a time: the first key of each bucket not seen before becomes its
+                // key, then a branch-free comparison of every key with its bucket's. Any other
+                // input leaves after its first block.
                 std::size_t found = 0;
                 std::vector<char> seen(nb, 0);
-                for (std::size_t i = 0; i < n_ && found < used; ++i) {
-                    const U k = load_(i);
-                    const std::size_t b = (k >> shift) & mask;
-                    if (!seen[b]) {
-                        seen[b] = 1;
-                        key_of[b] = k;
-                        ++found;
-                    }
-                }
                 constexpr std::size_t kBlock = 4096;
                 for (std::size_t lo = 0; lo < n_; lo += kBlock) {
+                    const std::size_t hi = std::min(n_, lo + kBlock);
+                    for (std::size_t i = lo; i < hi && found < used; ++i) {
+                        const U k = load_(i);
+                        const std::size_t b = (k >> shift) & mask;
+                        if (!seen[b]) {
+                            seen[b] = 1;
+                            key_of[b] = k;
+                            ++found;
+                        }
+                    }
                     U differ = 0;
-                    for (std::size_t i = lo, hi = std::min(n_, lo + kBlock); i < hi; ++i) {
+                    for (std::size_t i = lo; i < hi; ++i) {
                         const U k = load_(i);
                         differ |= key_of[(k >> shift) & mask] ^ k;
                     }
@@ -585,8 +587,15 @@ private:
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
             count[t].assign(kPrefixes, 0);
-            std::size_t* c = count[t].data();
-            for (std::size_t i = lo; i < hi; ++i) ++c[(item_key(load_(i)) >> shift) & mask];
+            // 32-bit counters (256 KiB: they stay in the L2), folded in every 2^31 keys.
+            std::vector<std::uint32_t> local(kPrefixes);
+            constexpr std::size_t kFold = std::size_t(1) << 31;
+            for (std::size_t f = lo; f < hi; f += kFold) {
+                std::fill(local.begin(), local.end(), 0u);
+                for (std::size_t i = f, e = std::min(hi, f + kFold); i < e; ++i)
+                    ++local[(item_key(load_(i)) >> shift) & mask];
+                for (std::size_t p = 0; p < kPrefixes; ++p) count[t][p] += local[p];
+            }
         });
         // A few distinct keys of random bits: the 16-bit prefixes tell them apart.
         if (fill_if_one_key_per_bucket(first, shift, kPrefixBits, count)) return;
