@@ -347,19 +347,9 @@ class HttpProxy:
                     raise Reject(502, f"The {service} service could not be reached") from None
                 continue
             except (BodyTooLarge, ClientGone, TimeoutError, UpstreamBroken) as exc:
-                if isinstance(exc, BodyTooLarge) or (streamed and streamed.too_large):
-                    raise Reject(413, _too_large(limits.max_body_bytes)) from None
-                if isinstance(exc, ClientGone) or (streamed and streamed.client_gone):
-                    return None, streamed
-                if isinstance(exc, TimeoutError):
-                    raise Reject(504, f"The {service} service did not answer in time") from None
-                logger.warning("%s upstream %s failed: %r", service, instance.base_url, exc)
-                raise Reject(502, f"The {service} service failed to answer") from None
-        raise Reject(
-            503,
-            f"The {service} service is not reachable",
-            {"Retry-After": str(pool.retry_after())},
-        )
+                _raise_failure(service, instance.base_url, exc, streamed, limits)
+                return None, streamed
+        raise _unreachable(service, pool)
 
     async def _send_upstream(
         self,
@@ -387,19 +377,36 @@ class HttpProxy:
                     raise Reject(502, f"The {service} service could not be reached") from None
                 continue
             except (BodyTooLarge, ClientGone, TimeoutError, aiohttp.ClientError) as exc:
-                if isinstance(exc, BodyTooLarge) or (streamed and streamed.too_large):
-                    raise Reject(413, _too_large(limits.max_body_bytes)) from None
-                if isinstance(exc, ClientGone) or (streamed and streamed.client_gone):
-                    return None, streamed
-                if isinstance(exc, TimeoutError):
-                    raise Reject(504, f"The {service} service did not answer in time") from None
-                logger.warning("%s upstream %s failed: %r", service, instance.base_url, exc)
-                raise Reject(502, f"The {service} service failed to answer") from None
-        raise Reject(
-            503,
-            f"The {service} service is not reachable",
-            {"Retry-After": str(pool.retry_after())},
-        )
+                _raise_failure(service, instance.base_url, exc, streamed, limits)
+                return None, streamed
+        raise _unreachable(service, pool)
+
+
+def _raise_failure(
+    service: str,
+    base_url: str,
+    exc: Exception,
+    streamed: _StreamedBody | None,
+    limits: Limits,
+) -> None:
+    """Turns a failed forward into the client's answer (413, 504, 502); returns only when the
+    client itself left, and there is nobody to answer."""
+    if isinstance(exc, BodyTooLarge) or (streamed and streamed.too_large):
+        raise Reject(413, _too_large(limits.max_body_bytes)) from None
+    if isinstance(exc, ClientGone) or (streamed and streamed.client_gone):
+        return
+    if isinstance(exc, TimeoutError):
+        raise Reject(504, f"The {service} service did not answer in time") from None
+    logger.warning("%s upstream %s failed: %r", service, base_url, exc)
+    raise Reject(502, f"The {service} service failed to answer") from None
+
+
+def _unreachable(service: str, pool: UpstreamPool) -> Reject:
+    return Reject(
+        503,
+        f"The {service} service is not reachable",
+        {"Retry-After": str(pool.retry_after())},
+    )
 
 
 async def _request(
