@@ -651,16 +651,11 @@ private:
     // one read counts every digit, a digit shared by all keys is skipped, the passes alternate
     // between the two buffers and the last one is copied out in order. One thread.
     void run_lsd(int hb) {
-        constexpr int kMaxDigits = (kKeyBits + 7) / 8;
-        const int width = hb - low_bit_;
-        const int passes = std::min(kMaxDigits, (width + 7) / 8);
-        int shift[kMaxDigits], bits[kMaxDigits];
-        for (int p = 0, sh = low_bit_, left = width; p < passes; ++p) {
-            bits[p] = (left + (passes - p) - 1) / (passes - p);
-            shift[p] = sh;
-            sh += bits[p];
-            left -= bits[p];
-        }
+        const int width = hb - low_bit_;  // at most 32 (the caller's rule): at most four passes
+        const int passes = (width + 7) / 8;
+        const Plan plan = even_plan(low_bit_, width, passes);
+        const int* shift = plan.shift;
+        const int* bits = plan.width;
         // Two tables of counters (for the first and the second half of the keys), added up
         // after: skewed keys hit the same counter again and again, and two independent chains
         // of increments run twice as fast as one.
