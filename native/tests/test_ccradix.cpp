@@ -312,8 +312,8 @@ void test_first_pass_variants() {
 
 void test_large_paths() {
     // Inputs past the in-cache size that take each first-pass strategy, on one and two threads:
-    // Zipf-like integers (still crowded after the aimed digit: LSD over the whole input),
-    // normal floats (crowded top digit with every bit in use: the 16-bit prefix table).
+    // Zipf-like integers (most keys small: buckets by magnitude), normal floats (crowded top
+    // digit with every bit in use: the 16-bit prefix table).
     std::mt19937_64 rng(21);
     std::vector<std::uint32_t> zipf(1200001);
     for (auto& x : zipf) {
@@ -357,6 +357,44 @@ void test_large_paths() {
         check_sort(few32, expected_sort(few32, desc), opt, "few u32" + what);
         check_sort(steps32, expected_sort(steps32, desc), opt, "steps u32" + what);
         check_sort(few64, expected_sort(few64, desc), opt, "few u64" + what);
+    }
+}
+
+void test_skewed_keys() {
+    // Mostly small keys, yet many distinct: the first pass goes by magnitude.
+    std::mt19937_64 rng(33);
+    // 64-bit keys up to 2^62, many of them just below a power of two, where the conversion to
+    // double that finds a key's magnitude rounds up.
+    std::vector<std::uint64_t> wide(1200001);
+    for (auto& x : wide) {
+        const int k = 53 + int(rng() % 10);
+        x = rng() % 10 < 7 ? rng() % 1000 : (std::uint64_t(1) << k) - 1 - rng() % 64;
+    }
+    // One magnitude bucket larger than the cache: 60% of the keys share their top 5 bits.
+    std::vector<std::uint32_t> dense(1200001);
+    for (auto& x : dense)
+        x = static_cast<std::uint32_t>(rng() % 10 < 6 ? (1u << 16) + rng() % 4096 : rng() % (1u << 27));
+    // The sample misses the only keys with high bits (odd positions near the start): the
+    // counting pass sees them and is repeated. Once for skewed keys, once for uniform ones.
+    std::vector<std::uint32_t> hidden_high(1200001), hidden_skewed(1200001);
+    for (auto& x : hidden_high) x = static_cast<std::uint32_t>(rng() % (1u << 20));
+    for (auto& x : hidden_skewed)
+        x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 20));
+    for (std::size_t i : {1, 3, 5}) hidden_high[i] = hidden_skewed[i] = 0xFFFFFFF0u + std::uint32_t(i);
+    for (unsigned threads : {1u, 2u}) {
+        ccradix::Options opt;
+        opt.threads = threads;
+        const std::string what = " threads=" + std::to_string(threads);
+        check_sort(wide, expected_sort(wide, false), opt, "skewed u64" + what);
+        check_argsort(wide, expected_argsort(wide), opt, "skewed u64" + what);
+        check_pairs<std::uint64_t, std::uint32_t>(wide, opt, "skewed u64" + what);
+        check_sort(dense, expected_sort(dense, false), opt, "dense magnitude u32" + what);
+        check_pairs<std::uint32_t, std::uint32_t>(dense, opt, "dense magnitude u32" + what);
+        check_sort(hidden_high, expected_sort(hidden_high, false), opt, "hidden high u32" + what);
+        check_sort(hidden_skewed, expected_sort(hidden_skewed, false), opt,
+                   "hidden skewed u32" + what);
+        check_argsort(hidden_skewed, expected_argsort(hidden_skewed), opt,
+                      "hidden skewed u32" + what);
     }
 }
 
@@ -424,6 +462,7 @@ int main() {
     test_type<double>();
     test_first_pass_variants();
     test_large_paths();
+    test_skewed_keys();
     test_unaligned_output();
     test_scratch_reuse();
     test_reference_sorts();

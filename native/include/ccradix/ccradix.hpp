@@ -269,6 +269,47 @@ struct Tuning {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Buckets by magnitude, for skewed keys. Most keys are small (Zipf-like counts, sizes, gaps): a
+// digit at a fixed position puts nearly all of them in bucket 0, level after level. These
+// buckets go by magnitude instead, like a float's exponent and top mantissa bits: the bit length
+// of the key's varying part (its bits below `hb`) and the `s` bits under its leading one. Keys
+// below 2^(s+1) get a bucket each. A larger bucket never holds a smaller key.
+
+template <class U> class Magnitude {
+public:
+    explicit Magnitude(int hb)
+        : low_(hb >= int(sizeof(U) * 8) ? static_cast<U>(~U(0)) : static_cast<U>((U(1) << hb) - 1)),
+          hb_(hb) {
+        while (s_ + 2 < hb_ && buckets_for(s_ + 1) <= (std::size_t(1) << Tuning::kMaxTopBits)) ++s_;
+    }
+    std::size_t buckets() const { return buckets_for(s_); }
+
+    std::size_t operator()(U key) const {
+        const U r = key & low_;  // below 2^63: only keys whose top bit is shared come here
+        // The bit length from a conversion to double: faster than bsr, whose false dependency
+        // on its output register serialises the loop. Where the conversion rounds up to the next
+        // power of two, the formula still yields the right bucket (the last of the lower group).
+        const double d = static_cast<double>(static_cast<std::int64_t>(r));
+        std::uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        const int e = std::max(int(bits >> 52) - 1023 - s_, 0);  // bits below the s
+        return (std::size_t(e) << s_) + std::size_t(r >> e);
+    }
+
+    // The keys of bucket b share every bit from this one up.
+    int shared_from(std::size_t b) const {
+        return b < (std::size_t(2) << s_) ? 0 : int(b >> s_) - 1;
+    }
+
+private:
+    std::size_t buckets_for(int s) const { return std::size_t(hb_ - s + 1) << s; }
+
+    U low_;
+    int hb_;
+    int s_ = 1;
+};
+
+// ---------------------------------------------------------------------------------------------
 // The engine. `Load(i)` yields the item for input position i (keys already transformed);
 // `Emit(pos, item)` writes the item at output position pos (transforming the key back).
 
@@ -329,71 +370,119 @@ public:
     // are still larger than the cache after the first pass.
     void run() {
         const unsigned threads = effective_threads();
-        const int top_bits = top_digit_bits(n_);
-        int shift = kKeyBits - top_bits;
-
-        // Histogram of the top digit, and which bits vary at all.
-        std::vector<std::vector<std::size_t>> hist(threads);
-        std::vector<U> diff(threads, 0);
         const std::size_t chunk = (n_ + threads - 1) / threads;
         const U first = item_key(load_(0));
-        auto histogram = [&](unsigned t, int sh, int bits) {
-            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            auto& h = hist[t];
-            h.assign(std::size_t(1) << bits, 0);
-            const U mask = static_cast<U>((U(1) << bits) - 1);
-            U d = 0;
-            count_digits(lo, hi, [this](std::size_t i) { return item_key(load_(i)); }, sh, mask,
-                         h.size(), h.data(), first, d);
-            diff[t] = d;
-        };
-        parallel(threads, [&](unsigned t) { histogram(t, shift, top_bits); });
-        U all_diff = 0;
-        for (U d : diff) all_diff |= d;  // not 0: run_engine has ruled out equal keys
-        const int hb = highest_bit(std::uint64_t(all_diff)) + 1;
-        low_bit_ = lowest_bit(std::uint64_t(all_diff));
-        if (hb < kKeyBits && (hb <= shift || largest_bucket(hist) > kCacheItems)) {
-            // The top bits barely vary (small integers, floats of one sign and a few exponents):
-            // one more read to aim the first pass at the highest varying bits saves a second
-            // out-of-cache pass over the crowded buckets.
-            const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
-            shift = hb - bits;
-            parallel(threads, [&](unsigned t) { histogram(t, shift, bits); });
-            if (fill_if_one_key_per_bucket(first, shift, bits, hist)) return;
-            const std::size_t largest = largest_bucket(hist);
-            if (largest > kCacheItems && hb - low_bit_ > 32) {
-                // Still crowded, with many varying bits (positive floats): the table of
-                // 16-bit prefixes (below) splits the crowd.
-                scatter_by_prefix(threads, chunk, first, hb);
-                return;
+        // Which bits vary, and whether most keys are small, are guessed from a sample, so that
+        // the one counting pass can aim at the varying bits (small integers, floats of one
+        // sign). The pass checks the guess (it ORs every key) and is repeated if it was wrong.
+        const std::vector<U> sample = sample_keys();
+        U guess = 0;
+        for (U k : sample) guess |= k ^ first;
+        std::vector<std::vector<std::size_t>> hist(threads);
+        for (;;) {
+            const int hb = guess == 0 ? kKeyBits : highest_bit(std::uint64_t(guess)) + 1;
+            const Digit top = first_digit(hb);
+            const Magnitude<U> mag(hb);
+            const bool skewed =
+                hb < kKeyBits && hb > Tuning::kMaxTopBits && mostly_in_bucket_0(sample, top);
+            const U diff = skewed ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
+                                  : count_pass(threads, chunk, first, top.of(), top.buckets(), hist);
+            if (hb < kKeyBits && (diff >> hb) != 0) {
+                guess = diff;  // more bits vary than the sample showed
+                continue;
             }
-            if (largest > n_ / 4) {
-                // Most keys in one bucket (Zipf-like keys: most are small, yet many distinct):
-                // every MSD level would be another pass over nearly all of them. LSD passes do
-                // not care how the keys are spread (one pass per 8 varying bits, at most 4).
-                run_lsd(hb);
-                return;
-            }
-            scatter_and_finish(threads, chunk, shift, bits, hist);
-        } else if (fill_if_one_key_per_bucket(first, shift, top_bits, hist)) {
+            low_bit_ = lowest_bit(std::uint64_t(diff));  // diff != 0: not all keys are equal
+            if (skewed)
+                scatter_by_magnitude(threads, chunk, mag, hist);
+            else
+                scatter_by_digit(threads, chunk, first, hb, top, hist);
             return;
-        } else if (hb == kKeyBits && largest_bucket(hist) > kCacheItems) {
-            scatter_by_prefix(threads, chunk, first, hb);
-        } else {
-            scatter_and_finish(threads, chunk, shift, top_bits, hist);
         }
     }
 
 private:
     // ---- helpers ------------------------------------------------------------------------------
 
+    // The digit of the first pass: `bits` wide at `shift`.
+    struct Digit {
+        int shift, bits;
+        std::size_t buckets() const { return std::size_t(1) << bits; }
+        auto of() const { return digit(shift, static_cast<U>((U(1) << bits) - 1)); }
+    };
+
+    // The top digit_bits(n) bits of the key, or of its varying part (below `hb`).
+    Digit first_digit(int hb) const {
+        const int top_bits = top_digit_bits(n_);
+        if (hb >= kKeyBits) return {kKeyBits - top_bits, top_bits};
+        const int bits = hb <= Tuning::kMaxTopBits ? hb : std::max(top_bits, 8);
+        return {hb - bits, bits};
+    }
+
+    std::vector<U> sample_keys() {
+        constexpr std::size_t kSample = 1024;
+        std::vector<U> keys(std::min(n_, kSample));
+        const std::size_t step = n_ / keys.size();
+        for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = item_key(load_(i * step));
+        return keys;
+    }
+
+    static bool mostly_in_bucket_0(const std::vector<U>& sample, const Digit& top) {
+        std::size_t zero = 0;
+        for (U k : sample) zero += top.of()(k) == 0;
+        return zero > sample.size() / 2;
+    }
+
+    // One read: per-thread counts of bucket_of(key) into `hist` (nb buckets each); returns the
+    // OR of every key ^ first.
+    template <class BucketOf>
+    U count_pass(unsigned threads, std::size_t chunk, U first, BucketOf bucket_of, std::size_t nb,
+                 std::vector<std::vector<std::size_t>>& hist) {
+        std::vector<U> diff(threads, 0);
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            hist[t].assign(nb, 0);
+            count_digits(lo, hi, [this](std::size_t i) { return item_key(load_(i)); }, bucket_of,
+                         nb, hist[t].data(), first, diff[t]);
+        });
+        U all = 0;
+        for (U d : diff) all |= d;
+        return all;
+    }
+
+    // The first pass by the digit `top`, whose counts are in `hist`; `hb`: the highest varying
+    // bit + 1.
+    void scatter_by_digit(unsigned threads, std::size_t chunk, U first, int hb, const Digit& top,
+                          std::vector<std::vector<std::size_t>>& hist) {
+        if (fill_if_one_key_per_bucket(first, top.shift, top.bits, hist)) return;
+        const std::size_t largest = largest_bucket(hist);
+        if (hb < kKeyBits && hb > Tuning::kMaxTopBits && largest > n_ / 4 &&
+            bucket_count(hist, 0) > n_ / 2) {
+            // Most keys are small, yet many distinct (Zipf-like), and the sample missed it:
+            // every further MSD level would be another pass over nearly all of them.
+            const Magnitude<U> mag(hb);
+            count_pass(threads, chunk, first, mag, mag.buckets(), hist);
+            scatter_by_magnitude(threads, chunk, mag, hist);
+        } else if (largest > kCacheItems &&
+                   (hb == kKeyBits || hb - low_bit_ > 32 || largest > n_ / 4)) {
+            // Crowded: the sign and exponent bits of floats take few values, skewed keys
+            // gather in few buckets. The table of 16-bit prefixes splits the crowd.
+            scatter_by_prefix(threads, chunk, first, hb);
+        } else {
+            scatter_and_finish(threads, chunk, top.shift, top.bits, hist);
+        }
+    }
+
+    static std::size_t bucket_count(const std::vector<std::vector<std::size_t>>& hist,
+                                    std::size_t b) {
+        std::size_t c = 0;
+        for (const auto& h : hist) c += h[b];
+        return c;
+    }
+
     static std::size_t largest_bucket(const std::vector<std::vector<std::size_t>>& hist) {
         std::size_t largest = 0;
-        for (std::size_t b = 0; b < hist[0].size(); ++b) {
-            std::size_t c = 0;
-            for (const auto& h : hist) c += h[b];
-            largest = std::max(largest, c);
-        }
+        for (std::size_t b = 0; b < hist[0].size(); ++b)
+            largest = std::max(largest, bucket_count(hist, b));
         return largest;
     }
 
@@ -463,11 +552,48 @@ private:
         std::vector<std::unique_ptr<Item[]>> extra_;
     };
 
+    // The digit of a key at `shift`, `mask` wide: the bucket function of a plain radix pass.
+    static auto digit(int shift, U mask) {
+        return [shift, mask](U k) { return std::size_t((k >> shift) & mask); };
+    }
+
+    // Turns per-thread bucket counts into write positions: bucket-major, then thread order
+    // inside a bucket (stable). Returns where each bucket starts, and n at the end.
+    static std::vector<std::size_t> layout(std::vector<std::vector<std::size_t>>& counts) {
+        const std::size_t buckets = counts[0].size();
+        std::vector<std::size_t> bucket_start(buckets + 1);
+        std::size_t sum = 0;
+        for (std::size_t b = 0; b < buckets; ++b) {
+            bucket_start[b] = sum;
+            for (auto& c : counts) sum += std::exchange(c[b], sum);
+        }
+        bucket_start[buckets] = sum;
+        return bucket_start;
+    }
+
+    // Moves input items [lo, hi) into work_ at pos[bucket_of(key)]++.
+    template <class BucketOf>
+    void scatter(std::size_t lo, std::size_t hi, BucketOf bucket_of, std::size_t* pos) {
+        Item* out = work_;
+        std::size_t i = lo;
+        for (; i + 4 <= hi; i += 4) {  // unrolled: four independent loads ahead of the stores
+            const Item i0 = load_(i), i1 = load_(i + 1), i2 = load_(i + 2), i3 = load_(i + 3);
+            out[pos[bucket_of(item_key(i0))]++] = i0;
+            out[pos[bucket_of(item_key(i1))]++] = i1;
+            out[pos[bucket_of(item_key(i2))]++] = i2;
+            out[pos[bucket_of(item_key(i3))]++] = i3;
+        }
+        for (; i < hi; ++i) {
+            const Item it = load_(i);
+            out[pos[bucket_of(item_key(it))]++] = it;
+        }
+    }
+
     // Counts digit values of keys [lo, hi) into `out` (size_t, nb entries, added to) and ORs
     // `key ^ first` into `diff`. Four counter tables: with many equal keys a single table makes
     // every increment wait for the previous one to the same counter.
-    template <class KeyAt>
-    static void count_digits(std::size_t lo, std::size_t hi, KeyAt key_at, int shift, U mask,
+    template <class KeyAt, class DigitOf>
+    static void count_digits(std::size_t lo, std::size_t hi, KeyAt key_at, DigitOf digit_of,
                              std::size_t nb, std::size_t* out, U first, U& diff) {
         std::vector<std::uint32_t> tables(4 * nb, 0);
         std::uint32_t* t0 = tables.data();
@@ -492,12 +618,12 @@ private:
                 for (i = b; i + 4 <= e; i += 4) {
                     const U k0 = key_at(i), k1 = key_at(i + 1), k2 = key_at(i + 2),
                             k3 = key_at(i + 3);
-                    ++t0[(k0 >> shift) & mask];
-                    ++t1[(k1 >> shift) & mask];
-                    ++t2[(k2 >> shift) & mask];
-                    ++t3[(k3 >> shift) & mask];
+                    ++t0[digit_of(k0)];
+                    ++t1[digit_of(k1)];
+                    ++t2[digit_of(k2)];
+                    ++t3[digit_of(k3)];
                 }
-                for (; i < e; ++i) ++t0[(key_at(i) >> shift) & mask];
+                for (; i < e; ++i) ++t0[digit_of(key_at(i))];
             }
             for (std::size_t j = 0; j < nb; ++j) {
                 out[j] += std::size_t(t0[j]) + t1[j] + t2[j] + t3[j];
@@ -617,25 +743,15 @@ private:
         }
         const std::size_t buckets = first_prefix.size();
         first_prefix.push_back(kPrefixes);
-        // Stable layout as in scatter_and_finish: bucket-major, then thread order.
         std::vector<std::vector<std::size_t>> pos(threads, std::vector<std::size_t>(buckets, 0));
         for (unsigned t = 0; t < threads; ++t)
             for (std::size_t p = 0; p < kPrefixes; ++p) pos[t][table[p]] += count[t][p];
-        std::vector<std::size_t> bucket_start(buckets + 1);
-        std::size_t sum = 0;
-        for (std::size_t b = 0; b < buckets; ++b) {
-            bucket_start[b] = sum;
-            for (unsigned t = 0; t < threads; ++t) sum += std::exchange(pos[t][b], sum);
-        }
-        bucket_start[buckets] = sum;
+        const std::vector<std::size_t> bucket_start = layout(pos);
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            std::size_t* at = pos[t].data();
             const std::uint16_t* bucket_of = table.data();
-            for (std::size_t i = lo; i < hi; ++i) {
-                const Item it = load_(i);
-                work_[at[bucket_of[(item_key(it) >> shift) & mask]]++] = it;
-            }
+            scatter(lo, hi, [=](U k) { return std::size_t(bucket_of[(k >> shift) & mask]); },
+                    pos[t].data());
         });
         // A bucket's keys share the bits above the highest one in which its first and last
         // prefixes differ.
@@ -645,77 +761,17 @@ private:
         });
     }
 
-    // ---- LSD over the whole input (skewed keys) -------------------------------------------------
+    // ---- first pass by magnitude (skewed keys) --------------------------------------------------
 
-    // Sorts on bits [low_bit_, hb) by out-of-cache LSD passes of at most kMaxTopBits bits each:
-    // one read counts every digit, a digit shared by all keys is skipped, the passes alternate
-    // between the two buffers and the last one is copied out in order. One thread.
-    void run_lsd(int hb) {
-        const int width = hb - low_bit_;  // at most 32 (the caller's rule): at most four passes
-        const int passes = (width + 7) / 8;
-        const Plan plan = even_plan(low_bit_, width, passes);
-        const int* shift = plan.shift;
-        const int* bits = plan.width;
-        // Two tables of counters (for the first and the second half of the keys), added up
-        // after: skewed keys hit the same counter again and again, and two independent chains
-        // of increments run twice as fast as one.
-        const std::size_t half = n_ / 2;
-        std::vector<std::size_t> count(std::size_t(passes) << 9, 0);
-        auto counters = [&](int p, int stripe) {
-            return count.data() + (std::size_t(p) << 9) + (std::size_t(stripe) << 8);
-        };
-        for (std::size_t i = 0; i < half; ++i) {
-            const U k0 = item_key(load_(i)), k1 = item_key(load_(half + i));
-            for (int p = 0; p < passes; ++p) {
-                const U mask = static_cast<U>((U(1) << bits[p]) - 1);
-                ++counters(p, 0)[(k0 >> shift[p]) & mask];
-                ++counters(p, 1)[(k1 >> shift[p]) & mask];
-            }
-        }
-        if (n_ % 2 != 0) {
-            const U k = item_key(load_(n_ - 1));
-            for (int p = 0; p < passes; ++p)
-                ++counters(p, 1)[(k >> shift[p]) & static_cast<U>((U(1) << bits[p]) - 1)];
-        }
-        Item* buffers[2] = {work_, alt_buffer()};
-        int into = 0;
-        bool from_input = true;
-        for (int p = 0; p < passes; ++p) {
-            std::size_t* c = counters(p, 0);
-            const std::size_t* c1 = counters(p, 1);
-            const std::size_t nb = std::size_t(1) << bits[p];
-            bool shared = false;  // every key has the same value of this digit
-            std::size_t sum = 0;
-            for (std::size_t b = 0; b < nb; ++b) {
-                const std::size_t total = c[b] + c1[b];
-                shared = shared || total == n_;
-                c[b] = sum;
-                sum += total;
-            }
-            if (shared) continue;
-            const U mask = static_cast<U>((U(1) << bits[p]) - 1);
-            const int sh = shift[p];
-            Item* dst = buffers[into];
-            auto scatter = [&](auto item_at) {
-                for (std::size_t i = 0; i < n_; ++i) {
-                    const Item it = item_at(i);
-                    dst[c[(item_key(it) >> sh) & mask]++] = it;
-                }
-            };
-            if (from_input) {
-                scatter([this](std::size_t i) { return load_(i); });
-            } else {
-                const Item* src = buffers[1 - into];
-                scatter([src](std::size_t i) { return src[i]; });
-            }
-            from_input = false;
-            into = 1 - into;
-        }
-        // At least one digit varies (the keys are not all equal), so the result is in a buffer.
-        // Emitting position i reads buffers[..][i] before writing it: safe when that buffer is
-        // the output itself.
-        const Item* result = buffers[1 - into];
-        for (std::size_t i = 0; i < n_; ++i) emit_(i, result[i]);
+    // `count`: per-thread counts of mag's buckets, as count_pass leaves them.
+    void scatter_by_magnitude(unsigned threads, std::size_t chunk, const Magnitude<U>& mag,
+                              std::vector<std::vector<std::size_t>>& count) {
+        const std::vector<std::size_t> bucket_start = layout(count);
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            scatter(lo, hi, mag, count[t].data());
+        });
+        finish_buckets(threads, bucket_start, [&mag](std::size_t b) { return mag.shared_from(b); });
     }
 
     // ---- first pass ---------------------------------------------------------------------------
@@ -728,25 +784,13 @@ private:
 
     void scatter_and_finish(unsigned threads, std::size_t chunk, int shift, int bits,
                             std::vector<std::vector<std::size_t>>& hist) {
-        const std::size_t buckets = std::size_t(1) << bits;
-        // Stable layout: bucket-major, then thread order inside a bucket.
-        std::vector<std::size_t> bucket_start(buckets + 1);
-        std::size_t sum = 0;
-        for (std::size_t b = 0; b < buckets; ++b) {
-            bucket_start[b] = sum;
-            for (unsigned t = 0; t < threads; ++t) {
-                const std::size_t c = hist[t][b];
-                hist[t][b] = sum;  // becomes thread t's write position in bucket b
-                sum += c;
-            }
-        }
-        bucket_start[buckets] = sum;
-
+        const std::vector<std::size_t> bucket_start = layout(hist);
         const FirstPass mode = choose_first_pass();
+        const U mask = static_cast<U>((U(1) << bits) - 1);
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
             if (mode == FirstPass::simple)
-                scatter_simple(lo, hi, shift, bits, hist[t]);
+                scatter(lo, hi, digit(shift, mask), hist[t].data());
             else if (mode == FirstPass::buffered)
                 scatter_buffered<false>(lo, hi, shift, bits, hist[t]);
             else
@@ -756,25 +800,6 @@ private:
         if (mode == FirstPass::streaming) _mm_sfence();  // order the streamed lines before reads
 #endif
         finish_buckets(threads, bucket_start, [shift](std::size_t) { return shift; });
-    }
-
-    void scatter_simple(std::size_t lo, std::size_t hi, int shift, int bits,
-                        std::vector<std::size_t>& pos) {
-        const U mask = static_cast<U>((U(1) << bits) - 1);
-        std::size_t* p = pos.data();
-        Item* out = work_;
-        std::size_t i = lo;
-        for (; i + 4 <= hi; i += 4) {  // unrolled: four independent loads ahead of the stores
-            const Item i0 = load_(i), i1 = load_(i + 1), i2 = load_(i + 2), i3 = load_(i + 3);
-            out[p[(item_key(i0) >> shift) & mask]++] = i0;
-            out[p[(item_key(i1) >> shift) & mask]++] = i1;
-            out[p[(item_key(i2) >> shift) & mask]++] = i2;
-            out[p[(item_key(i3) >> shift) & mask]++] = i3;
-        }
-        for (; i < hi; ++i) {
-            const Item it = load_(i);
-            out[p[(item_key(it) >> shift) & mask]++] = it;
-        }
     }
 
     // Software write-combining: items for a bucket gather in a cache-line buffer that is written
@@ -915,8 +940,8 @@ private:
         const U mask = static_cast<U>((U(1) << w) - 1);
         std::vector<std::size_t> pos(std::size_t(1) << w, 0);
         U unused = 0;
-        count_digits(lo, lo + m, [src](std::size_t i) { return item_key(src[i]); }, shift, mask,
-                     pos.size(), pos.data(), k0, unused);
+        count_digits(lo, lo + m, [src](std::size_t i) { return item_key(src[i]); },
+                     digit(shift, mask), pos.size(), pos.data(), k0, unused);
         std::vector<std::size_t> starts(pos.size() + 1);
         std::size_t sum = lo;
         for (std::size_t b = 0; b < pos.size(); ++b) {
@@ -1051,8 +1076,9 @@ private:
     }
 
     // LSD radix sort on the digits of `plan`. All histograms come from one read; a digit on which
-    // every key agrees costs no pass. With `emit_result` the last pass writes the output,
-    // otherwise the sorted items are returned (in the arena, or `src` if no pass was needed).
+    // every key agrees costs no pass. With `emit_result` the plan covers every varying bit and
+    // the result is written to the output (nullptr is returned); otherwise the sorted items are
+    // returned (in the arena, or `src` if no pass was needed).
     // `sorted_from` (if given) receives the lowest bit the result is sorted from.
     const Item* lsd(const Item* src, std::size_t lo, std::size_t m, const Plan& plan,
                     bool emit_result, Arena& arena, int* sorted_from = nullptr) {
@@ -1118,6 +1144,15 @@ private:
             }
             active[na++] = p;
         }
+        if constexpr (std::is_same<Item, U>::value) {
+            // Bare keys, and a single digit varies: every other bit is the first key's, so the
+            // counts alone are the output (duplicate-heavy buckets skip the scatter).
+            if (emit_result && na == 1) {
+                fill_from_offsets(src[0], plan.shift[active[0]], plan.width[active[0]],
+                                  count[active[0]], lo, m);
+                return nullptr;
+            }
+        }
         // Two buffers, used in turn: the passes stay within twice the bucket's size of cache.
         Item* buffers[2] = {na > 0 ? arena.take(m) : nullptr, na > 1 ? arena.take(m) : nullptr};
         const Item* cur = src;
@@ -1140,9 +1175,22 @@ private:
             for (; i < m; ++i) nxt[c[(item_key(cur[i]) >> shift) & mask]++] = cur[i];
             cur = nxt;
         }
-        if (emit_result)
-            for (std::size_t i = 0; i < m; ++i) emit_(lo + i, cur[i]);
-        return cur;
+        if (!emit_result) return cur;
+        for (std::size_t i = 0; i < m; ++i) emit_(lo + i, cur[i]);
+        return nullptr;
+    }
+
+    // Writes m keys at [lo, lo+m): digit value v (at `shift`, `width` wide) of `like` for the
+    // keys from offsets[v] up to the next value's offset.
+    void fill_from_offsets(U like, int shift, int width, const std::uint32_t* offsets,
+                           std::size_t lo, std::size_t m) {
+        const std::size_t nb = std::size_t(1) << width;
+        const U rest = static_cast<U>(like & ~static_cast<U>(((U(1) << width) - 1) << shift));
+        for (std::size_t v = 0; v < nb; ++v) {
+            const std::size_t end = v + 1 < nb ? offsets[v + 1] : m;
+            const U key = static_cast<U>(rest | (U(v) << shift));
+            for (std::size_t i = offsets[v]; i < end; ++i) emit_(lo + i, key);
+        }
     }
 
     std::size_t n_;
