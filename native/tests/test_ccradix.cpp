@@ -398,6 +398,48 @@ void test_skewed_keys() {
     }
 }
 
+void test_few_distinct() {
+    // At most 32 distinct values, each repeated: counted through a hash table of the values
+    // (in the cache-sized path too), and a stray value anywhere, even in the last position,
+    // sends the sort back to the general path.
+    std::mt19937_64 rng(44);
+    const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, 0.0,
+                               -std::numeric_limits<double>::infinity(), 1.5, -2.25,
+                               std::numeric_limits<double>::max()};
+    for (std::size_t n : {std::size_t(5000), std::size_t(1200001)}) {
+        for (std::size_t distinct : {std::size_t(2), std::size_t(7), std::size_t(32)}) {
+            std::vector<std::uint32_t> u32(n);
+            std::vector<std::int64_t> i64(n);
+            std::vector<double> f64(n);
+            std::uint32_t v32[32];
+            std::int64_t v64[32];
+            for (auto& v : v32) v = static_cast<std::uint32_t>(rng());
+            for (auto& v : v64) v = static_cast<std::int64_t>(rng());
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t pick = rng() % distinct;
+                u32[i] = v32[pick];
+                i64[i] = v64[pick];
+                f64[i] = specials[pick % 7];
+            }
+            const std::string what = " n=" + std::to_string(n) + " distinct=" + std::to_string(distinct);
+            for (bool desc : {false, true}) {
+                ccradix::Options opt;
+                opt.descending = desc;
+                const std::string how = what + (desc ? " desc" : "");
+                check_sort(u32, expected_sort(u32, desc), opt, "few distinct u32" + how);
+                check_sort(i64, expected_sort(i64, desc), opt, "few distinct i64" + how);
+                check_sort(f64, expected_sort(f64, desc), opt, "few distinct f64" + how);
+            }
+            for (std::size_t at : {std::size_t(1), n / 2, n - 1}) {
+                std::vector<std::uint32_t> stray = u32;
+                stray[at] = static_cast<std::uint32_t>(rng());
+                check_sort(stray, expected_sort(stray, false), {},
+                           "few distinct u32 and a stray at " + std::to_string(at) + what);
+            }
+        }
+    }
+}
+
 void test_unaligned_output() {
     // The output may start anywhere (numpy only promises the item alignment).
     const auto in = make_data<std::uint32_t>(Dist::uniform, 500001, 11);
@@ -463,6 +505,7 @@ int main() {
     test_first_pass_variants();
     test_large_paths();
     test_skewed_keys();
+    test_few_distinct();
     test_unaligned_output();
     test_scratch_reuse();
     test_reference_sorts();

@@ -266,6 +266,7 @@ struct Tuning {
     // on the machines measured (1.05 against 1.7 ns per key), so by default it never does.
     static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
     static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
+    static constexpr std::size_t kMinFewDistinct = 1u << 12;  // fewer: no search for repeats
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +351,7 @@ public:
     static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
 
     void run_small() {
+        if (n_ >= Tuning::kMinFewDistinct && fill_if_few_distinct(sample_keys())) return;
         Arena arena(n_ * 3);  // the keys and two LSD buffers
         Item* buf = arena.take(n_);
         const U first = item_key(load_(0));
@@ -376,6 +378,7 @@ public:
         // the one counting pass can aim at the varying bits (small integers, floats of one
         // sign). The pass checks the guess (it ORs every key) and is repeated if it was wrong.
         const std::vector<U> sample = sample_keys();
+        if (fill_if_few_distinct(sample)) return;
         U guess = 0;
         for (U k : sample) guess |= k ^ first;
         std::vector<std::vector<std::size_t>> hist(threads);
@@ -383,17 +386,22 @@ public:
             const int hb = guess == 0 ? kKeyBits : highest_bit(std::uint64_t(guess)) + 1;
             const Digit top = first_digit(hb);
             const Magnitude<U> mag(hb);
-            const bool skewed =
-                hb < kKeyBits && hb > Tuning::kMaxTopBits && mostly_in_bucket_0(sample, top);
-            const U diff = skewed ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
-                                  : count_pass(threads, chunk, first, top.of(), top.buckets(), hist);
+            const Kind kind = guess_kind(sample, top, guess, hb);
+            const U diff =
+                kind == Kind::magnitude ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
+                : kind == Kind::prefix
+                    ? count_pass(threads, chunk, first, prefix_digit(hb).of(),
+                                 prefix_digit(hb).buckets(), hist)
+                    : count_pass(threads, chunk, first, top.of(), top.buckets(), hist);
             if (hb < kKeyBits && (diff >> hb) != 0) {
                 guess = diff;  // more bits vary than the sample showed
                 continue;
             }
             low_bit_ = lowest_bit(std::uint64_t(diff));  // diff != 0: not all keys are equal
-            if (skewed)
+            if (kind == Kind::magnitude)
                 scatter_by_magnitude(threads, chunk, mag, hist);
+            else if (kind == Kind::prefix)
+                scatter_by_prefix(threads, chunk, first, hb, hist);
             else
                 scatter_by_digit(threads, chunk, first, hb, top, hist);
             return;
@@ -426,10 +434,22 @@ private:
         return keys;
     }
 
-    static bool mostly_in_bucket_0(const std::vector<U>& sample, const Digit& top) {
-        std::size_t zero = 0;
-        for (U k : sample) zero += top.of()(k) == 0;
-        return zero > sample.size() / 2;
+    // How the first pass splits the keys (see run).
+    enum class Kind { digit, magnitude, prefix };
+
+    // From the sample's spread over the digit `top`: magnitude when most keys are small yet
+    // vary in many bits; the prefix table when the digit is crowded (the sign and exponent
+    // bits of floats take few values) and LSD passes could not finish a crowded bucket soon.
+    Kind guess_kind(const std::vector<U>& sample, const Digit& top, U guess, int hb) const {
+        std::vector<std::size_t> count(top.buckets(), 0);
+        for (U k : sample) ++count[top.of()(k)];
+        const std::size_t largest = *std::max_element(count.begin(), count.end());
+        if (hb < kKeyBits && hb > Tuning::kMaxTopBits && count[0] > sample.size() / 2)
+            return Kind::magnitude;
+        const int width = hb - (guess == 0 ? 0 : lowest_bit(std::uint64_t(guess)));
+        const bool crowded = largest * n_ / sample.size() > 2 * kCacheItems;
+        if (crowded && (hb == kKeyBits || width > 32)) return Kind::prefix;
+        return Kind::digit;
     }
 
     // One read: per-thread counts of bucket_of(key) into `hist` (nb buckets each); returns the
@@ -464,9 +484,10 @@ private:
             scatter_by_magnitude(threads, chunk, mag, hist);
         } else if (largest > kCacheItems &&
                    (hb == kKeyBits || hb - low_bit_ > 32 || largest > n_ / 4)) {
-            // Crowded: the sign and exponent bits of floats take few values, skewed keys
-            // gather in few buckets. The table of 16-bit prefixes splits the crowd.
-            scatter_by_prefix(threads, chunk, first, hb);
+            // Crowded, and the sample missed it: the table of 16-bit prefixes splits the crowd.
+            const Digit prefix = prefix_digit(hb);
+            count_pass(threads, chunk, first, prefix.of(), prefix.buckets(), hist);
+            scatter_by_prefix(threads, chunk, first, hb, hist);
         } else {
             scatter_and_finish(threads, chunk, top.shift, top.bits, hist);
         }
@@ -591,15 +612,17 @@ private:
 
     // Counts digit values of keys [lo, hi) into `out` (size_t, nb entries, added to) and ORs
     // `key ^ first` into `diff`. Four counter tables: with many equal keys a single table makes
-    // every increment wait for the previous one to the same counter.
+    // every increment wait for the previous one to the same counter. Wide digits (16-bit
+    // prefixes) get one table, which stays in the L2.
     template <class KeyAt, class DigitOf>
     static void count_digits(std::size_t lo, std::size_t hi, KeyAt key_at, DigitOf digit_of,
                              std::size_t nb, std::size_t* out, U first, U& diff) {
-        std::vector<std::uint32_t> tables(4 * nb, 0);
+        const std::size_t stride = nb <= 4096 ? nb : 0;
+        std::vector<std::uint32_t> tables(nb + 3 * stride, 0);
         std::uint32_t* t0 = tables.data();
-        std::uint32_t* t1 = t0 + nb;
-        std::uint32_t* t2 = t1 + nb;
-        std::uint32_t* t3 = t2 + nb;
+        std::uint32_t* t1 = t0 + stride;
+        std::uint32_t* t2 = t1 + stride;
+        std::uint32_t* t3 = t2 + stride;
         U d = 0;
         U lanes[4] = {0, 0, 0, 0};
         // Blocks small enough to stay in the L1 between two loops: the OR of `key ^ first` runs
@@ -625,9 +648,9 @@ private:
                 }
                 for (; i < e; ++i) ++t0[digit_of(key_at(i))];
             }
-            for (std::size_t j = 0; j < nb; ++j) {
-                out[j] += std::size_t(t0[j]) + t1[j] + t2[j] + t3[j];
-                t0[j] = t1[j] = t2[j] = t3[j] = 0;
+            for (std::size_t j = 0; j < tables.size(); ++j) {
+                out[j % nb] += tables[j];
+                tables[j] = 0;
             }
         }
         d |= lanes[0] | lanes[1] | lanes[2] | lanes[3];
@@ -635,6 +658,82 @@ private:
     }
 
     // ---- few distinct keys ------------------------------------------------------------------------
+
+    // Keys without payload, and the sample shows at most 32 distinct values, each repeated (a
+    // flag or category column): every key is looked up in a collision-free hash table of those
+    // values and counted, and the values in order, repeated by their counts, are the output.
+    // A key not in the table ends the attempt; the table is checked a block at a time, so
+    // other inputs leave after one block.
+    bool fill_if_few_distinct(const std::vector<U>& sample) {
+        if constexpr (!std::is_same<Item, U>::value) {
+            return false;
+        } else {
+            constexpr std::size_t kMaxDistinct = 32;
+            std::vector<U> values;
+            for (std::size_t i = 0; i < sample.size(); i += 4) {  // 256 of the keys suffice
+                if (std::find(values.begin(), values.end(), sample[i]) != values.end()) continue;
+                if (values.size() == kMaxDistinct) return false;
+                values.push_back(sample[i]);
+            }
+            if (values.size() * 4 > (sample.size() + 3) / 4) return false;  // few repeats
+            std::sort(values.begin(), values.end());
+            // 4096 one-byte slots (in the L1) make a multiplier without collisions easy to find.
+            constexpr int kSlotBits = 12;
+            constexpr std::uint64_t kMultipliers[] = {0x9E3779B97F4A7C15ull, 0xC2B2AE3D27D4EB4Full,
+                                                      0x165667B19E3779F9ull, 0xD6E8FEB86659FD93ull,
+                                                      0xFF51AFD7ED558CCDull, 0xC4CEB9FE1A85EC53ull};
+            std::vector<std::uint8_t> slot_of(std::size_t(1) << kSlotBits);
+            std::uint64_t mult = 0;
+            for (std::uint64_t m : kMultipliers) {
+                std::fill(slot_of.begin(), slot_of.end(), std::uint8_t(kMaxDistinct));
+                bool clash = false;
+                for (std::size_t v = 0; v < values.size() && !clash; ++v) {
+                    std::uint8_t& slot = slot_of[(std::uint64_t(values[v]) * m) >> (64 - kSlotBits)];
+                    clash = slot != kMaxDistinct;
+                    slot = static_cast<std::uint8_t>(v);
+                }
+                if (!clash) {
+                    mult = m;
+                    break;
+                }
+            }
+            if (mult == 0) return false;
+            // An empty slot leads to values[0], which the key cannot equal (it would have hashed
+            // to the slot of values[0]): the comparison fails.
+            U value_at[kMaxDistinct + 1];
+            std::copy(values.begin(), values.end(), value_at);
+            std::fill(value_at + values.size(), value_at + kMaxDistinct + 1, values[0]);
+            std::size_t count[4][kMaxDistinct + 1] = {};  // four tables: see count_digits
+            constexpr std::size_t kBlock = 4096;
+            const std::uint8_t* slots = slot_of.data();
+            for (std::size_t lo = 0; lo < n_; lo += kBlock) {
+                const std::size_t hi = std::min(n_, lo + kBlock);
+                U differ = 0;
+                auto tally = [&](std::size_t i, std::size_t* c) {
+                    const U k = load_(i);
+                    const std::uint8_t v = slots[(std::uint64_t(k) * mult) >> (64 - kSlotBits)];
+                    differ |= value_at[v] ^ k;
+                    ++c[v];
+                };
+                std::size_t i = lo;
+                for (; i + 4 <= hi; i += 4) {
+                    tally(i, count[0]);
+                    tally(i + 1, count[1]);
+                    tally(i + 2, count[2]);
+                    tally(i + 3, count[3]);
+                }
+                for (; i < hi; ++i) tally(i, count[0]);
+                if (differ != 0) return false;
+            }
+            std::size_t at = 0;
+            for (std::size_t v = 0; v < values.size(); ++v) {
+                const std::size_t c = count[0][v] + count[1][v] + count[2][v] + count[3][v];
+                for (std::size_t i = at; i < at + c; ++i) emit_(i, values[v]);
+                at += c;
+            }
+            return true;
+        }
+    }
 
     // Keys without payload, and every used bucket of the top digit holds a single key value
     // (a flag or category column; small integers when the digit spans every varying bit): the
@@ -704,34 +803,27 @@ private:
     // buckets of about half the in-cache size, and the scatter looks each key's bucket up in
     // that table. A bucket of one prefix may still be larger than the cache; it gets another
     // MSD pass like any other.
-    void scatter_by_prefix(unsigned threads, std::size_t chunk, U first, int hb) {
-        constexpr int kPrefixBits = 16;
-        constexpr std::size_t kPrefixes = std::size_t(1) << kPrefixBits;
+    static constexpr int kPrefixBits = 16;
+
+    static Digit prefix_digit(int hb) {
         const int shift = std::max(hb - kPrefixBits, 0);
-        const U mask = static_cast<U>(kPrefixes - 1);
-        std::vector<std::vector<std::size_t>> count(threads);
-        parallel(threads, [&](unsigned t) {
-            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            count[t].assign(kPrefixes, 0);
-            // 32-bit counters (256 KiB: they stay in the L2), folded in every 2^31 keys.
-            std::vector<std::uint32_t> local(kPrefixes);
-            constexpr std::size_t kFold = std::size_t(1) << 31;
-            for (std::size_t f = lo; f < hi; f += kFold) {
-                std::fill(local.begin(), local.end(), 0u);
-                for (std::size_t i = f, e = std::min(hi, f + kFold); i < e; ++i)
-                    ++local[(item_key(load_(i)) >> shift) & mask];
-                for (std::size_t p = 0; p < kPrefixes; ++p) count[t][p] += local[p];
-            }
-        });
+        return {shift, std::min(hb, kPrefixBits)};
+    }
+
+    // `count`: per-thread counts of prefix_digit(hb), as count_pass leaves them.
+    void scatter_by_prefix(unsigned threads, std::size_t chunk, U first, int hb,
+                           std::vector<std::vector<std::size_t>>& count) {
+        const Digit digit = prefix_digit(hb);
+        const std::size_t prefixes = digit.buckets();
         // A few distinct keys of random bits: the 16-bit prefixes tell them apart.
-        if (fill_if_one_key_per_bucket(first, shift, kPrefixBits, count)) return;
+        if (fill_if_one_key_per_bucket(first, digit.shift, digit.bits, count)) return;
         // The table: prefixes in order, a new bucket whenever the current one would overflow.
-        std::vector<std::uint16_t> table(kPrefixes);
+        std::vector<std::uint16_t> table(prefixes);
         std::vector<std::size_t> first_prefix{0};
         const std::size_t target = kCacheItems / 2;
         constexpr std::size_t kMaxBuckets = std::size_t(1) << Tuning::kMaxTopBits;
         std::size_t fill = 0;
-        for (std::size_t p = 0; p < kPrefixes; ++p) {
+        for (std::size_t p = 0; p < prefixes; ++p) {
             std::size_t c = 0;
             for (unsigned t = 0; t < threads; ++t) c += count[t][p];
             if (fill != 0 && fill + c > target && first_prefix.size() < kMaxBuckets) {
@@ -742,19 +834,21 @@ private:
             fill += c;
         }
         const std::size_t buckets = first_prefix.size();
-        first_prefix.push_back(kPrefixes);
+        first_prefix.push_back(prefixes);
         std::vector<std::vector<std::size_t>> pos(threads, std::vector<std::size_t>(buckets, 0));
         for (unsigned t = 0; t < threads; ++t)
-            for (std::size_t p = 0; p < kPrefixes; ++p) pos[t][table[p]] += count[t][p];
+            for (std::size_t p = 0; p < prefixes; ++p) pos[t][table[p]] += count[t][p];
         const std::vector<std::size_t> bucket_start = layout(pos);
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
             const std::uint16_t* bucket_of = table.data();
-            scatter(lo, hi, [=](U k) { return std::size_t(bucket_of[(k >> shift) & mask]); },
+            const auto prefix_of = digit.of();
+            scatter(lo, hi, [=](U k) { return std::size_t(bucket_of[prefix_of(k)]); },
                     pos[t].data());
         });
         // A bucket's keys share the bits above the highest one in which its first and last
         // prefixes differ.
+        const int shift = digit.shift;
         finish_buckets(threads, bucket_start, [&first_prefix, shift](std::size_t b) {
             const std::size_t lo = first_prefix[b], hi = first_prefix[b + 1] - 1;
             return lo == hi ? shift : shift + highest_bit(std::uint64_t(lo ^ hi)) + 1;
