@@ -381,6 +381,10 @@ void test_skewed_keys() {
     for (auto& x : hidden_skewed)
         x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 20));
     for (std::size_t i : {1, 3, 5}) hidden_high[i] = hidden_skewed[i] = 0xFFFFFFF0u + std::uint32_t(i);
+    // Fits in the cache, but skewed: bucketed by magnitude all the same.
+    std::vector<std::uint32_t> small_skewed(100001);
+    for (auto& x : small_skewed)
+        x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 28));
     for (unsigned threads : {1u, 2u}) {
         ccradix::Options opt;
         opt.threads = threads;
@@ -390,6 +394,9 @@ void test_skewed_keys() {
         check_pairs<std::uint64_t, std::uint32_t>(wide, opt, "skewed u64" + what);
         check_sort(dense, expected_sort(dense, false), opt, "dense magnitude u32" + what);
         check_pairs<std::uint32_t, std::uint32_t>(dense, opt, "dense magnitude u32" + what);
+        check_sort(small_skewed, expected_sort(small_skewed, false), opt, "small skewed u32" + what);
+        check_argsort(small_skewed, expected_argsort(small_skewed), opt, "small skewed u32" + what);
+        check_pairs<std::uint32_t, std::uint64_t>(small_skewed, opt, "small skewed u32" + what);
         check_sort(hidden_high, expected_sort(hidden_high, false), opt, "hidden high u32" + what);
         check_sort(hidden_skewed, expected_sort(hidden_skewed, false), opt,
                    "hidden skewed u32" + what);

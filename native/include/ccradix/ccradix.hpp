@@ -266,7 +266,7 @@ struct Tuning {
     // on the machines measured (1.05 against 1.7 ns per key), so by default it never does.
     static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
     static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
-    static constexpr std::size_t kMinFewDistinct = 1u << 12;  // fewer: no search for repeats
+    static constexpr std::size_t kMinSample = 1u << 12;  // fewer items: no sample (see run_engine)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -346,12 +346,24 @@ public:
         return true;
     }
 
+    // About 1,024 keys spread evenly over the input.
+    using Sample = std::vector<U>;
+    Sample sample_keys() {
+        constexpr std::size_t kSample = 1024;
+        Sample keys(std::min(n_, kSample));
+        const std::size_t step = n_ / keys.size();
+        for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = item_key(load_(i * step));
+        return keys;
+    }
+
+    // Most keys small, yet many distinct (Zipf-like): see Magnitude.
+    bool skewed(const Sample& sample) { return guess_kind(sample, sample_diff(sample)) == Kind::magnitude; }
+
     // Small inputs skip the out-of-cache pass (measured: up to the in-cache bucket size; beyond
     // it a top pass plus two LSD passes beats three LSD passes). No scratch needed.
     static bool fits_in_cache(std::size_t n) { return n <= kCacheItems; }
 
     void run_small() {
-        if (n_ >= Tuning::kMinFewDistinct && fill_if_few_distinct(sample_keys())) return;
         Arena arena(n_ * 3);  // the keys and two LSD buffers
         Item* buf = arena.take(n_);
         const U first = item_key(load_(0));
@@ -370,23 +382,21 @@ public:
 
     // `work` holds n items; `alt` (may be null: allocated on demand) is used only by buckets that
     // are still larger than the cache after the first pass.
-    void run() {
+    //
+    // Which bits vary, and how the keys spread, are guessed from `sample` (see sample_keys), so
+    // that the one counting pass can aim at the varying bits (small integers, floats of one
+    // sign). The pass checks the guess (it ORs every key) and is repeated if it was wrong.
+    void run(const Sample& sample) {
         const unsigned threads = effective_threads();
         const std::size_t chunk = (n_ + threads - 1) / threads;
         const U first = item_key(load_(0));
-        // Which bits vary, and whether most keys are small, are guessed from a sample, so that
-        // the one counting pass can aim at the varying bits (small integers, floats of one
-        // sign). The pass checks the guess (it ORs every key) and is repeated if it was wrong.
-        const std::vector<U> sample = sample_keys();
-        if (fill_if_few_distinct(sample)) return;
-        U guess = 0;
-        for (U k : sample) guess |= k ^ first;
+        U guess = sample_diff(sample);
         std::vector<std::vector<std::size_t>> hist(threads);
         for (;;) {
-            const int hb = guess == 0 ? kKeyBits : highest_bit(std::uint64_t(guess)) + 1;
+            const int hb = varying_top(guess);
             const Digit top = first_digit(hb);
             const Magnitude<U> mag(hb);
-            const Kind kind = guess_kind(sample, top, guess, hb);
+            const Kind kind = guess_kind(sample, guess);
             const U diff =
                 kind == Kind::magnitude ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
                 : kind == Kind::prefix
@@ -411,6 +421,14 @@ public:
 private:
     // ---- helpers ------------------------------------------------------------------------------
 
+    // The bits in which the sample's keys differ from the first key.
+    U sample_diff(const Sample& sample) {
+        const U first = item_key(load_(0));
+        U diff = 0;
+        for (U k : sample) diff |= k ^ first;
+        return diff;
+    }
+
     // The digit of the first pass: `bits` wide at `shift`.
     struct Digit {
         int shift, bits;
@@ -426,21 +444,23 @@ private:
         return {hb - bits, bits};
     }
 
-    std::vector<U> sample_keys() {
-        constexpr std::size_t kSample = 1024;
-        std::vector<U> keys(std::min(n_, kSample));
-        const std::size_t step = n_ / keys.size();
-        for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = item_key(load_(i * step));
-        return keys;
-    }
 
     // How the first pass splits the keys (see run).
     enum class Kind { digit, magnitude, prefix };
 
-    // From the sample's spread over the digit `top`: magnitude when most keys are small yet
-    // vary in many bits; the prefix table when the digit is crowded (the sign and exponent
-    // bits of floats take few values) and LSD passes could not finish a crowded bucket soon.
-    Kind guess_kind(const std::vector<U>& sample, const Digit& top, U guess, int hb) const {
+    // The highest bit set in `diff` + 1 (all bits when diff is 0: nothing known).
+    static int varying_top(U diff) {
+        return diff == 0 ? kKeyBits : highest_bit(std::uint64_t(diff)) + 1;
+    }
+
+    // From the sample's spread over the first digit, given the bits `guess` in which keys are
+    // known to differ: magnitude when most keys are small yet vary in many bits; the prefix
+    // table when the digit is crowded (the sign and exponent bits of floats take few values)
+    // and LSD passes could not finish a crowded bucket soon.
+    Kind guess_kind(const Sample& sample, U guess) const {
+        if (sample.empty()) return Kind::digit;
+        const int hb = varying_top(guess);
+        const Digit top = first_digit(hb);
         std::vector<std::size_t> count(top.buckets(), 0);
         for (U k : sample) ++count[top.of()(k)];
         const std::size_t largest = *std::max_element(count.begin(), count.end());
@@ -664,7 +684,8 @@ private:
     // values and counted, and the values in order, repeated by their counts, are the output.
     // A key not in the table ends the attempt; the table is checked a block at a time, so
     // other inputs leave after one block.
-    bool fill_if_few_distinct(const std::vector<U>& sample) {
+public:
+    bool fill_if_few_distinct(const Sample& sample) {
         if constexpr (!std::is_same<Item, U>::value) {
             return false;
         } else {
@@ -735,6 +756,7 @@ private:
         }
     }
 
+private:
     // Keys without payload, and every used bucket of the top digit holds a single key value
     // (a flag or category column; small integers when the digit spans every varying bit): the
     // histogram already is the sorted output, written as runs. When bits below the digit vary,
@@ -1302,13 +1324,21 @@ private:
 template <class Item, class Load, class Emit>
 void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt) {
     using E = Engine<Item, Load, Emit>;
-    if (n == 0 || E(n, load, emit, nullptr, nullptr, opt).copy_if_all_equal()) return;
-    if (E::fits_in_cache(n)) {
-        E(n, load, emit, nullptr, nullptr, opt).run_small();
+    E probe(n, load, emit, nullptr, nullptr, opt);
+    if (n == 0 || probe.copy_if_all_equal()) return;
+    // Inputs that fit in the cache are sorted there without scratch memory, unless the sample
+    // shows few distinct keys (counted) or mostly small ones (bucketed by magnitude first).
+    typename E::Sample sample;
+    if (n >= Tuning::kMinSample) {
+        sample = probe.sample_keys();
+        if (probe.fill_if_few_distinct(sample)) return;
+    }
+    if (E::fits_in_cache(n) && !probe.skewed(sample)) {
+        probe.run_small();
         return;
     }
     ScratchLease work(n * sizeof(Item));
-    E(n, load, emit, work.as<Item>(), alt, opt).run();
+    E(n, load, emit, work.as<Item>(), alt, opt).run(sample);
 }
 
 template <class T> using Bits = typename KeyTraits<T>::U;
