@@ -405,6 +405,36 @@ void test_skewed_keys() {
     }
 }
 
+void test_dense_range() {
+    // Most keys within 2^16 of the sample's smallest: counted, and the rest sorted apart. Keys
+    // below the range hide at positions the sample skips (odd ones near the start); a sample
+    // that shows only small keys, while nearly all others are large, is caught after the count.
+    std::mt19937_64 rng(55);
+    const std::size_t n = 1200001;
+    std::vector<std::int32_t> i32(n);
+    std::vector<std::uint64_t> u64(n);
+    std::vector<std::uint32_t> misled(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const bool near = rng() % 10 < 7;
+        i32[i] = near ? std::int32_t(rng() % 2000) - 1000 : std::int32_t(1000000 + rng() % (1u << 30));
+        u64[i] = near ? 5000000 + rng() % 60000 : (std::uint64_t(1) << 40) + (rng() >> (rng() % 64));
+        misled[i] = i % (n / 1024) == 0 ? std::uint32_t(rng() % 100) : static_cast<std::uint32_t>(rng());
+    }
+    for (std::size_t i : {1, 3, 5}) {
+        i32[i] = std::numeric_limits<std::int32_t>::min() + std::int32_t(i);
+        u64[i] = i;
+    }
+    for (unsigned threads : {1u, 2u}) {
+        ccradix::Options opt;
+        opt.threads = threads;
+        const std::string what = " threads=" + std::to_string(threads);
+        check_sort(i32, expected_sort(i32, false), opt, "dense range i32" + what);
+        check_sort(u64, expected_sort(u64, false), opt, "dense range u64" + what);
+        check_sort(misled, expected_sort(misled, false), opt, "dense range misled u32" + what);
+        check_argsort(i32, expected_argsort(i32), opt, "dense range i32" + what);
+    }
+}
+
 void test_few_distinct() {
     // At most 32 distinct values, each repeated: counted through a hash table of the values
     // (in the cache-sized path too), and a stray value anywhere, even in the last position,
@@ -513,6 +543,7 @@ int main() {
     test_large_paths();
     test_skewed_keys();
     test_few_distinct();
+    test_dense_range();
     test_unaligned_output();
     test_scratch_reuse();
     test_reference_sorts();

@@ -314,6 +314,23 @@ private:
 // The engine. `Load(i)` yields the item for input position i (keys already transformed);
 // `Emit(pos, item)` writes the item at output position pos (transforming the key back).
 
+// Plain loads and stores of keys: the engine's functions for keys already transformed.
+template <class U> struct KeysAt {
+    const U* keys;
+    U operator()(std::size_t i) const { return keys[i]; }
+};
+template <class U> struct StoreAt {
+    U* out;
+    void operator()(std::size_t i, U k) const { out[i] = k; }
+};
+
+// Sorts n items: `Load(i)` yields the item for input position i, `Emit(pos, item)` writes one
+// to the output. `alt`: n items of the output memory, usable as a buffer (or null); `work`: n
+// items of scratch (or null: leased from the pool when needed).
+template <class Item, class Load, class Emit>
+void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt,
+                Item* work = nullptr);
+
 template <class Item, class Load, class Emit> class Engine {
 public:
     using U = decltype(item_key(std::declval<Item>()));
@@ -390,6 +407,7 @@ public:
         const unsigned threads = effective_threads();
         const std::size_t chunk = (n_ + threads - 1) / threads;
         const U first = item_key(load_(0));
+        if (sort_dense_range(sample)) return;
         U guess = sample_diff(sample);
         std::vector<std::vector<std::size_t>> hist(threads);
         for (;;) {
@@ -757,6 +775,57 @@ public:
     }
 
 private:
+    // Keys without payload, most of them (by the sample) within 2^16 of the sample's smallest
+    // (counts, small ids, Zipf-like keys, short integer ranges): those are counted in a table
+    // and written as runs, and only the others are moved: gathered into the scratch buffer
+    // (below the range at its start, above it at its end) and sorted apart, into their places
+    // before and after the runs.
+    bool sort_dense_range(const Sample& sample) {
+        if constexpr (!std::is_same<Item, U>::value) {
+            return false;
+        } else {
+            constexpr std::size_t kRange = std::size_t(1) << 16;
+            const U base = *std::min_element(sample.begin(), sample.end());
+            std::size_t inside = 0;
+            for (U k : sample) inside += U(k - base) < kRange;
+            // Below 2^18 keys, the table (256 KiB) costs more than it saves.
+            if (n_ < 4 * kRange || n_ > UINT32_MAX || inside * 2 < sample.size() ||
+                alt_ == nullptr)
+                return false;
+            std::vector<std::uint32_t> count(kRange + 1, 0);  // + 1: the keys outside
+            std::size_t below = 0, above = 0;
+            Item* top = work_ + n_ - 1;
+            for (std::size_t i = 0; i < n_; ++i) {
+                const U k = load_(i);
+                const U d = static_cast<U>(k - base);
+                const bool in = d < kRange;
+                ++count[in ? std::size_t(d) : kRange];
+                // Both stores always happen; only the right one is kept (no branch to miss).
+                work_[below] = k;
+                below += k < base;
+                *(top - above) = k;
+                above += !in && k >= base;
+            }
+            if ((below + above) * 2 > n_) return false;  // the sample misled; nothing written
+            const std::size_t runs = n_ - below - above;
+            // Sorted into the output memory (as keys: one engine type serves every caller),
+            // then mapped back to values in place.
+            Item* spare = work_ + below;  // n_ - below - above >= below, above: their scratch
+            auto sort_apart = [&](const Item* keys, std::size_t m, std::size_t at) {
+                run_engine<Item>(m, KeysAt<U>{keys}, StoreAt<U>{alt_ + at}, alt_ + at, opt_, spare);
+                for (std::size_t i = at; i < at + m; ++i) emit_(i, alt_[i]);
+            };
+            sort_apart(work_, below, 0);
+            sort_apart(top - above + 1, above, below + runs);
+            std::size_t at = below;
+            for (std::size_t d = 0; d < kRange; ++d) {
+                const U k = static_cast<U>(base + d);
+                for (std::size_t e = at + count[d]; at < e; ++at) emit_(at, k);
+            }
+            return true;
+        }
+    }
+
     // Keys without payload, and every used bucket of the top digit holds a single key value
     // (a flag or category column; small integers when the digit spans every varying bit): the
     // histogram already is the sorted output, written as runs. When bits below the digit vary,
@@ -1322,7 +1391,7 @@ private:
 };
 
 template <class Item, class Load, class Emit>
-void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt) {
+void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& opt, Item* work) {
     using E = Engine<Item, Load, Emit>;
     E probe(n, load, emit, nullptr, nullptr, opt);
     if (n == 0 || probe.copy_if_all_equal()) return;
@@ -1337,8 +1406,12 @@ void run_engine(std::size_t n, Load load, Emit emit, Item* alt, const Options& o
         probe.run_small();
         return;
     }
-    ScratchLease work(n * sizeof(Item));
-    E(n, load, emit, work.as<Item>(), alt, opt).run(sample);
+    if (work != nullptr) {
+        E(n, load, emit, work, alt, opt).run(sample);
+        return;
+    }
+    ScratchLease lease(n * sizeof(Item));
+    E(n, load, emit, lease.as<Item>(), alt, opt).run(sample);
 }
 
 template <class T> using Bits = typename KeyTraits<T>::U;
