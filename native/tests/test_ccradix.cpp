@@ -373,14 +373,16 @@ void test_skewed_keys() {
     // One magnitude bucket larger than the cache: 60% of the keys share their top 5 bits.
     std::vector<std::uint32_t> dense(1200001);
     for (auto& x : dense)
-        x = static_cast<std::uint32_t>(rng() % 10 < 6 ? (1u << 16) + rng() % 4096 : rng() % (1u << 27));
+        x = static_cast<std::uint32_t>(rng() % 10 < 6 ? (1u << 16) + rng() % 4096
+                                                       : rng() % (1u << 27));
     // The sample misses the only keys with high bits (odd positions near the start): the
     // counting pass sees them and is repeated. Once for skewed keys, once for uniform ones.
     std::vector<std::uint32_t> hidden_high(1200001), hidden_skewed(1200001);
     for (auto& x : hidden_high) x = static_cast<std::uint32_t>(rng() % (1u << 20));
     for (auto& x : hidden_skewed)
         x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 20));
-    for (std::size_t i : {1, 3, 5}) hidden_high[i] = hidden_skewed[i] = 0xFFFFFFF0u + std::uint32_t(i);
+    for (std::size_t i : {1, 3, 5})
+        hidden_high[i] = hidden_skewed[i] = 0xFFFFFFF0u + std::uint32_t(i);
     // Fits in the cache, but skewed: bucketed by magnitude all the same.
     std::vector<std::uint32_t> small_skewed(100001);
     for (auto& x : small_skewed)
@@ -394,7 +396,8 @@ void test_skewed_keys() {
         check_pairs<std::uint64_t, std::uint32_t>(wide, opt, "skewed u64" + what);
         check_sort(dense, expected_sort(dense, false), opt, "dense magnitude u32" + what);
         check_pairs<std::uint32_t, std::uint32_t>(dense, opt, "dense magnitude u32" + what);
-        check_sort(small_skewed, expected_sort(small_skewed, false), opt, "small skewed u32" + what);
+        check_sort(small_skewed, expected_sort(small_skewed, false), opt,
+                   "small skewed u32" + what);
         check_argsort(small_skewed, expected_argsort(small_skewed), opt, "small skewed u32" + what);
         check_pairs<std::uint32_t, std::uint64_t>(small_skewed, opt, "small skewed u32" + what);
         check_sort(hidden_high, expected_sort(hidden_high, false), opt, "hidden high u32" + what);
@@ -416,9 +419,12 @@ void test_dense_range() {
     std::vector<std::uint32_t> misled(n);
     for (std::size_t i = 0; i < n; ++i) {
         const bool near = rng() % 10 < 7;
-        i32[i] = near ? std::int32_t(rng() % 2000) - 1000 : std::int32_t(1000000 + rng() % (1u << 30));
-        u64[i] = near ? 5000000 + rng() % 60000 : (std::uint64_t(1) << 40) + (rng() >> (rng() % 64));
-        misled[i] = i % (n / 1024) == 0 ? std::uint32_t(rng() % 100) : static_cast<std::uint32_t>(rng());
+        i32[i] = near ? std::int32_t(rng() % 2000) - 1000
+                      : std::int32_t(1000000 + rng() % (1u << 30));
+        u64[i] = near ? 5000000 + rng() % 60000
+                      : (std::uint64_t(1) << 40) + (rng() >> (rng() % 64));
+        misled[i] = i % (n / 1024) == 0 ? std::uint32_t(rng() % 100)
+                                        : static_cast<std::uint32_t>(rng());
     }
     for (std::size_t i : {1, 3, 5}) {
         i32[i] = std::numeric_limits<std::int32_t>::min() + std::int32_t(i);
@@ -458,7 +464,8 @@ void test_few_distinct() {
                 i64[i] = v64[pick];
                 f64[i] = specials[pick % 7];
             }
-            const std::string what = " n=" + std::to_string(n) + " distinct=" + std::to_string(distinct);
+            const std::string what =
+                " n=" + std::to_string(n) + " distinct=" + std::to_string(distinct);
             for (bool desc : {false, true}) {
                 ccradix::Options opt;
                 opt.descending = desc;

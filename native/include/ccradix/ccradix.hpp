@@ -4,12 +4,15 @@
 // Pure C++17; no Python types. See docs/native.md for the design.
 //
 // Shape of the algorithm:
-//   1. one histogram pass over the input (the "top" digit, 8..12 bits wide, chosen from n);
-//   2. one scatter pass from the input into a scratch buffer, through software write-combining
-//      buffers flushed with non-temporal stores when the array is much larger than the cache;
-//   3. each bucket that fits in the cache is finished in the cache: LSD passes when few bits remain,
-//      otherwise one more in-cache MSD pass and an insertion sort of the tiny sub-buckets;
-//      a bucket still larger than the cache gets another out-of-cache MSD pass (the CC-Radix rule).
+//   1. a sample of the keys picks the path: few distinct keys are counted through a hash table,
+//      keys mostly within a 2^16 range are counted in a table (the rest sorted apart), other
+//      inputs get the next steps with a first digit aimed at the bits that vary, by magnitude for
+//      skewed keys, or by a table of 16-bit prefixes for crowded ones (floats);
+//   2. one histogram pass over the input for that digit (at most 9 bits, chosen from n);
+//   3. one scatter pass from the input into a scratch buffer;
+//   4. each bucket that fits in the cache is finished in the cache: LSD passes when few bits
+//      remain, otherwise the top digits by LSD and a fix-up of the runs that still share them; a
+//      bucket still larger than the cache gets another out-of-cache MSD pass (the CC-Radix rule).
 // Keys are mapped to unsigned integers whose order is the wanted order (sign flip for signed
 // integers, the usual bit trick for floats), on the way in (first pass) and back on the way out
 // (last pass), so the input is read once and the output written once by the transforms.
@@ -374,7 +377,9 @@ public:
     }
 
     // Most keys small, yet many distinct (Zipf-like): see Magnitude.
-    bool skewed(const Sample& sample) { return guess_kind(sample, sample_diff(sample)) == Kind::magnitude; }
+    bool skewed(const Sample& sample) {
+        return guess_kind(sample, sample_diff(sample)) == Kind::magnitude;
+    }
 
     // Small inputs skip the out-of-cache pass (measured: up to the in-cache bucket size; beyond
     // it a top pass plus two LSD passes beats three LSD passes). No scratch needed.
@@ -415,11 +420,12 @@ public:
             const Digit top = first_digit(hb);
             const Magnitude<U> mag(hb);
             const Kind kind = guess_kind(sample, guess);
+            const Digit prefix = prefix_digit(hb);
             const U diff =
-                kind == Kind::magnitude ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
+                kind == Kind::magnitude
+                    ? count_pass(threads, chunk, first, mag, mag.buckets(), hist)
                 : kind == Kind::prefix
-                    ? count_pass(threads, chunk, first, prefix_digit(hb).of(),
-                                 prefix_digit(hb).buckets(), hist)
+                    ? count_pass(threads, chunk, first, prefix.of(), prefix.buckets(), hist)
                     : count_pass(threads, chunk, first, top.of(), top.buckets(), hist);
             if (hb < kKeyBits && (diff >> hb) != 0) {
                 guess = diff;  // more bits vary than the sample showed
@@ -695,7 +701,7 @@ private:
         diff |= d;
     }
 
-    // ---- few distinct keys ------------------------------------------------------------------------
+    // ---- few distinct keys --------------------------------------------------------------------
 
     // Keys without payload, and the sample shows at most 32 distinct values, each repeated (a
     // flag or category column): every key is looked up in a collision-free hash table of those
@@ -727,7 +733,8 @@ public:
                 std::fill(slot_of.begin(), slot_of.end(), std::uint8_t(kMaxDistinct));
                 bool clash = false;
                 for (std::size_t v = 0; v < values.size() && !clash; ++v) {
-                    std::uint8_t& slot = slot_of[(std::uint64_t(values[v]) * m) >> (64 - kSlotBits)];
+                    const std::uint64_t hash = std::uint64_t(values[v]) * m;
+                    std::uint8_t& slot = slot_of[hash >> (64 - kSlotBits)];
                     clash = slot != kMaxDistinct;
                     slot = static_cast<std::uint8_t>(v);
                 }
