@@ -791,22 +791,25 @@ private:
         if constexpr (!std::is_same<Item, U>::value) {
             return false;
         } else {
-            constexpr std::size_t kRange = std::size_t(1) << 16;
+            // A range of at most 2^16 keys (a 256 KiB table, in the L2), and at most n/4: the
+            // table is cleared and scanned whatever the input holds.
+            int range_bits = 12;
+            while (range_bits < 16 && (std::size_t(8) << range_bits) <= n_) ++range_bits;
+            const std::size_t range = std::size_t(1) << range_bits;
             const U base = *std::min_element(sample.begin(), sample.end());
             std::size_t inside = 0;
-            for (U k : sample) inside += U(k - base) < kRange;
-            // Below 2^18 keys, the table (256 KiB) costs more than it saves.
-            if (n_ < 4 * kRange || n_ > UINT32_MAX || inside * 2 < sample.size() ||
+            for (U k : sample) inside += U(k - base) < range;
+            if (n_ < 4 * range || n_ > UINT32_MAX || inside * 2 < sample.size() ||
                 alt_ == nullptr)
                 return false;
-            std::vector<std::uint32_t> count(kRange + 1, 0);  // + 1: the keys outside
+            std::vector<std::uint32_t> count(range + 1, 0);  // + 1: the keys outside
             std::size_t below = 0, above = 0;
             Item* top = work_ + n_ - 1;
             for (std::size_t i = 0; i < n_; ++i) {
                 const U k = load_(i);
                 const U d = static_cast<U>(k - base);
-                const bool in = d < kRange;
-                ++count[in ? std::size_t(d) : kRange];
+                const bool in = d < range;
+                ++count[in ? std::size_t(d) : range];
                 // Both stores always happen; only the right one is kept (no branch to miss).
                 work_[below] = k;
                 below += k < base;
@@ -825,7 +828,7 @@ private:
             sort_apart(work_, below, 0);
             sort_apart(top - above + 1, above, below + runs);
             std::size_t at = below;
-            for (std::size_t d = 0; d < kRange; ++d) {
+            for (std::size_t d = 0; d < range; ++d) {
                 const U k = static_cast<U>(base + d);
                 for (std::size_t e = at + count[d]; at < e; ++at) emit_(at, k);
             }
