@@ -18,7 +18,7 @@ help:
 	@echo "make test       prepare everything and run the whole suite (lint, types, C++, pytest)"
 	@echo "make lint       ruff check, ruff format --check, import contracts"
 	@echo "make typecheck  mypy (strict)"
-	@echo "make test-native  the C++ tests of native/"
+	@echo "make test-native  the C++ tests of native/ (GCC and Clang, x86-64 and arm64 under qemu)"
 	@echo "make bench      run the benchmarks, write docs/BENCHMARKS.md (BENCH=name: one of them)"
 
 # uv (installed when missing) and the locked dependencies.
@@ -51,11 +51,35 @@ typecheck: sync
 	$(UV) run --frozen mypy
 	$(UV) run --frozen mypy --strict deploy
 
+# The C++ tests in four builds, so that both compilers and both architectures the library
+# promises are checked: GCC and Clang for this machine under ASan + UBSan (Debug), and GCC and
+# Clang cross-compiled for arm64 (Release, as the wheel is built), run under qemu-aarch64.
+# Warnings are errors in all four. Each build is one file on one core: two run side by side.
+# `make test-native NATIVE_VARIANTS=gcc` runs one of them.
+NATIVE_VARIANTS := gcc clang arm64-gcc arm64-clang
+NATIVE_TOOLS := g++ clang++ aarch64-linux-gnu-g++ qemu-aarch64
+ARM64 := --toolchain $(CURDIR)/native/cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release
+SANITIZED := -DCMAKE_BUILD_TYPE=Debug -DCCRADIX_SANITIZE=ON
+NATIVE_CMAKE_gcc := -DCMAKE_CXX_COMPILER=g++ $(SANITIZED)
+NATIVE_CMAKE_clang := -DCMAKE_CXX_COMPILER=clang++ $(SANITIZED)
+NATIVE_CMAKE_arm64-gcc := $(ARM64)
+NATIVE_CMAKE_arm64-clang := $(ARM64) -DCMAKE_CXX_COMPILER=clang++
+
 .PHONY: test-native
 test-native: sync
-	cmake -S native -B native/build/test -DCMAKE_BUILD_TYPE=Debug -DCCRADIX_TESTS=ON -DCCRADIX_SANITIZE=ON >/dev/null
-	cmake --build native/build/test -j2
-	ctest --test-dir native/build/test --output-on-failure
+	@for tool in $(NATIVE_TOOLS); do command -v $$tool >/dev/null || { \
+		echo "make test-native: no $$tool; \`make prepare-test\` installs it (as root)"; exit 1; }; done
+	@$(MAKE) --no-print-directory -j2 --output-sync=target $(NATIVE_TEST_TARGETS)
+
+# MAKEFLAGS= : each build is one file, so cmake's make has no jobs to share with this one (and
+# would warn that it cannot reach the job server).
+NATIVE_TEST_TARGETS := $(addprefix native-test-,$(NATIVE_VARIANTS))
+.PHONY: $(NATIVE_TEST_TARGETS)
+$(NATIVE_TEST_TARGETS): native-test-%:
+	@echo "== ccradix C++ tests: $*"
+	cmake -S native -B native/build/test-$* -DCCRADIX_TESTS=ON -DCCRADIX_WERROR=ON $(NATIVE_CMAKE_$*) >/dev/null
+	MAKEFLAGS= cmake --build native/build/test-$*
+	ctest --test-dir native/build/test-$* --output-on-failure
 
 # The C++ tests join in once native/ is there.
 NATIVE_TESTS := $(if $(wildcard native/CMakeLists.txt),test-native)

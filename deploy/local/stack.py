@@ -43,7 +43,13 @@ FORTUNES = {"/usr/share/games/fortunes/science": "fortunes"}
 # What each use of the stack needs from Debian besides the servers: {command or path: package}.
 NEEDS: dict[str, dict[str, str]] = {
     "up": {},
-    "test": {"/usr/bin/chromium": "chromium"},  # the browser tests
+    "test": {
+        "/usr/bin/chromium": "chromium",  # the browser tests
+        # the C++ tests: Clang, and both compilers cross-building for arm64, run under qemu
+        "/usr/bin/clang++": "clang",
+        "/usr/bin/aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
+        "/usr/bin/qemu-aarch64": "qemu-user",
+    },
     # load generator, reference proxy, corpus
     "bench": {"/usr/bin/wrk": "wrk", "/usr/sbin/nginx": "nginx", **FORTUNES},
 }
