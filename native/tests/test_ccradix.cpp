@@ -311,6 +311,15 @@ void test_first_pass_variants() {
     }
 }
 
+// Runs f(options, label) with one thread and with two.
+template <class F> void on_one_and_two_threads(F f) {
+    for (unsigned threads : {1u, 2u}) {
+        ccradix::Options opt;
+        opt.threads = threads;
+        f(opt, " threads=" + std::to_string(threads));
+    }
+}
+
 void test_large_paths() {
     // Inputs past the in-cache size that take each first-pass strategy, on one and two threads:
     // Zipf-like integers (most keys small: buckets by magnitude), normal floats (crowded top
@@ -326,10 +335,7 @@ void test_large_paths() {
     for (auto& x : f64) x = normal(rng) * 1e6;
     std::vector<float> f32(1200001);
     for (auto& x : f32) x = static_cast<float>(normal(rng));
-    for (unsigned threads : {1u, 2u}) {
-        ccradix::Options opt;
-        opt.threads = threads;
-        const std::string what = " threads=" + std::to_string(threads);
+    on_one_and_two_threads([&](const ccradix::Options& opt, const std::string& what) {
         check_sort(zipf, expected_sort(zipf, false), opt, "zipf u32" + what);
         check_argsort(zipf, expected_argsort(zipf), opt, "zipf u32" + what);
         check_pairs<std::uint32_t, std::uint32_t>(zipf, opt, "zipf u32" + what);
@@ -337,7 +343,7 @@ void test_large_paths() {
         check_argsort(f64, expected_argsort(f64), opt, "normal f64" + what);
         check_pairs<double, std::uint64_t>(f64, opt, "normal f64" + what);
         check_sort(f32, expected_sort(f32, false), opt, "normal f32" + what);
-    }
+    });
     // Few distinct keys: written out from the histogram, with and without the check that each
     // bucket holds one key (random values; multiples of 16 below 4096, which the digit spans),
     // and from the 16-bit prefixes (64-bit values crowded in one top digit but for one).
@@ -388,10 +394,7 @@ void test_skewed_keys() {
     std::vector<std::uint32_t> small_skewed(100001);
     for (auto& x : small_skewed)
         x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 28));
-    for (unsigned threads : {1u, 2u}) {
-        ccradix::Options opt;
-        opt.threads = threads;
-        const std::string what = " threads=" + std::to_string(threads);
+    on_one_and_two_threads([&](const ccradix::Options& opt, const std::string& what) {
         check_sort(wide, expected_sort(wide, false), opt, "skewed u64" + what);
         check_argsort(wide, expected_argsort(wide), opt, "skewed u64" + what);
         check_pairs<std::uint64_t, std::uint32_t>(wide, opt, "skewed u64" + what);
@@ -406,7 +409,7 @@ void test_skewed_keys() {
                    "hidden skewed u32" + what);
         check_argsort(hidden_skewed, expected_argsort(hidden_skewed), opt,
                       "hidden skewed u32" + what);
-    }
+    });
 }
 
 void test_dense_range() {
@@ -436,16 +439,13 @@ void test_dense_range() {
         u64[i] = i;
         small[i] = std::uint32_t(i);
     }
-    for (unsigned threads : {1u, 2u}) {
-        ccradix::Options opt;
-        opt.threads = threads;
-        const std::string what = " threads=" + std::to_string(threads);
+    on_one_and_two_threads([&](const ccradix::Options& opt, const std::string& what) {
         check_sort(i32, expected_sort(i32, false), opt, "dense range i32" + what);
         check_sort(u64, expected_sort(u64, false), opt, "dense range u64" + what);
         check_sort(misled, expected_sort(misled, false), opt, "dense range misled u32" + what);
         check_sort(small, expected_sort(small, false), opt, "dense range small u32" + what);
         check_argsort(i32, expected_argsort(i32), opt, "dense range i32" + what);
-    }
+    });
 }
 
 void test_few_distinct() {
