@@ -771,12 +771,10 @@ public:
                 for (; i < hi; ++i) tally(i, count[0]);
                 if (differ != 0) return false;
             }
-            std::size_t at = 0;
-            for (std::size_t v = 0; v < values.size(); ++v) {
-                const std::size_t c = count[0][v] + count[1][v] + count[2][v] + count[3][v];
-                for (std::size_t i = at; i < at + c; ++i) emit_(i, values[v]);
-                at += c;
-            }
+            emit_runs(0, values.size(), [&](std::size_t v) { return values[v]; },
+                      [&](std::size_t v) {
+                          return count[0][v] + count[1][v] + count[2][v] + count[3][v];
+                      });
             return true;
         }
     }
@@ -827,11 +825,8 @@ private:
             };
             sort_apart(work_, below, 0);
             sort_apart(top - above + 1, above, below + runs);
-            std::size_t at = below;
-            for (std::size_t d = 0; d < range; ++d) {
-                const U k = static_cast<U>(base + d);
-                for (std::size_t e = at + count[d]; at < e; ++at) emit_(at, k);
-            }
+            emit_runs(below, range, [base](std::size_t d) { return static_cast<U>(base + d); },
+                      [&count](std::size_t d) { return std::size_t(count[d]); });
             return true;
         }
     }
@@ -886,12 +881,8 @@ private:
                     if (differ != 0) return false;
                 }
             }
-            std::size_t at = 0;
-            for (std::size_t b = 0; b < nb; ++b) {
-                const U k = key_of[b];
-                for (std::size_t i = at, end = at + count[b]; i < end; ++i) emit_(i, k);
-                at += count[b];
-            }
+            emit_runs(0, nb, [&key_of](std::size_t b) { return key_of[b]; },
+                      [&count](std::size_t b) { return count[b]; });
             return true;
         }
     }
@@ -1381,10 +1372,16 @@ private:
                            std::size_t lo, std::size_t m) {
         const std::size_t nb = std::size_t(1) << width;
         const U rest = static_cast<U>(like & ~static_cast<U>(((U(1) << width) - 1) << shift));
-        for (std::size_t v = 0; v < nb; ++v) {
-            const std::size_t end = v + 1 < nb ? offsets[v + 1] : m;
-            const U key = static_cast<U>(rest | (U(v) << shift));
-            for (std::size_t i = offsets[v]; i < end; ++i) emit_(lo + i, key);
+        emit_runs(lo, nb, [=](std::size_t v) { return static_cast<U>(rest | (U(v) << shift)); },
+                  [=](std::size_t v) { return (v + 1 < nb ? offsets[v + 1] : m) - offsets[v]; });
+    }
+
+    // Writes key_of(b), count_of(b) times, for b = 0 .. nb-1, from output position `at` on.
+    template <class KeyOf, class CountOf>
+    void emit_runs(std::size_t at, std::size_t nb, KeyOf key_of, CountOf count_of) {
+        for (std::size_t b = 0; b < nb; ++b) {
+            const U k = key_of(b);
+            for (std::size_t end = at + count_of(b); at < end; ++at) emit_(at, k);
         }
     }
 
