@@ -10,8 +10,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ccradix/ccradix.hpp"
@@ -72,14 +76,75 @@ template <class T> py::array_t<T, py::array::c_style | py::array::forcecast> con
     return py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
 }
 
+// ---- the cut-over to numpy.sort ------------------------------------------------------------
+// numpy's default sort is x86-simd-sort's AVX2 quicksort. On small and mid-sized arrays it beats
+// the radix engine: its cost per key grows with log n, while a radix pass costs the same per key
+// at any size, and 32-bit keys need three passes (64-bit keys more) however few they are. Below
+// these sizes (where the engine became the faster on uniform keys, one thread, on the machines
+// this project is measured on: docs/native.md) sort() hands the array to numpy's sort. Radix work
+// splits across threads, so with more threads the engine takes over sooner.
+template <class T> constexpr std::size_t radix_from() {
+    if constexpr (std::is_same<T, float>::value) return std::size_t(1) << 23;
+    if constexpr (std::is_same<T, double>::value) return std::size_t(1) << 21;
+    if constexpr (sizeof(T) == 4) return std::size_t(1) << 20;
+    return std::size_t(1) << 12;
+}
+
+template <class T, class U> T value_of(U bits) {
+    T v;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+template <class T, class U> std::size_t count_negative_zeros(const U* bits, std::size_t n) {
+    const U negative_zero = U(1) << (sizeof(U) * 8 - 1);
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) count += bits[i] == negative_zero;
+    return count;
+}
+
+// numpy orders -0.0 and +0.0 as equal, and does not keep the bits of zeros and NaNs (its SIMD
+// min/max return the same operand for either zero). In sorted `bits`: as many -0.0 as the input
+// held, then +0.0, and every NaN (all last) the canonical quiet NaN, as the engine writes them.
+template <class T, class U> void restore_zeros_and_nans(U* bits, std::size_t n,
+                                                        std::size_t negative_zeros) {
+    const U quiet_nan = ccradix::detail::KeyTraits<T>::from_key(
+        ccradix::detail::KeyTraits<T>::to_key(U(~U(0))));  // any NaN's key: the canonical one
+    std::size_t end = n;
+    while (end > 0 && std::isnan(value_of<T>(bits[end - 1]))) bits[--end] = quiet_nan;
+    U* const first = bits;
+    U* const last = bits + end;
+    U* zeros = std::partition_point(first, last, [](U b) { return value_of<T>(b) < T(0); });
+    U* positive = std::partition_point(zeros, last, [](U b) { return value_of<T>(b) <= T(0); });
+    U* split = zeros + negative_zeros;
+    std::fill(zeros, split, U(1) << (sizeof(U) * 8 - 1));
+    std::fill(split, positive, U(0));
+}
+
+template <class T> py::array sort_with_numpy(py::array out, bool descending) {
+    using U = ccradix::detail::Bits<T>;
+    const auto n = static_cast<std::size_t>(out.size());
+    auto* bits = static_cast<U*>(out.mutable_data());
+    std::size_t negative_zeros = 0;
+    if constexpr (std::is_floating_point<T>::value) negative_zeros = count_negative_zeros<T>(bits, n);
+    out.attr("sort")();  // releases the GIL itself
+    py::gil_scoped_release release;
+    if constexpr (std::is_floating_point<T>::value)
+        restore_zeros_and_nans<T>(bits, n, negative_zeros);
+    if (descending) std::reverse(bits, bits + n);
+    return out;
+}
+
 template <class T>
-py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt) {
+py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt, bool cut_over) {
     using U = ccradix::detail::Bits<T>;
     const auto n = static_cast<std::size_t>(a.size());
+    const bool to_numpy = cut_over && n * opt.threads < radix_from<T>();
     if (inplace) {
         if (!a.writeable()) throw py::value_error("sort(inplace=True): the array is read-only");
         if (!(a.flags() & py::array::c_style))
             throw py::value_error("sort(inplace=True): the array must be C-contiguous");
+        if (to_numpy) return sort_with_numpy<T>(a, opt.descending);
         auto* data = static_cast<U*>(a.mutable_data());
         {
             py::gil_scoped_release release;
@@ -91,6 +156,10 @@ py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt) {
     py::array_t<T> out(static_cast<py::ssize_t>(n));
     const auto* src = reinterpret_cast<const U*>(in.data());
     auto* dst = reinterpret_cast<U*>(out.mutable_data());
+    if (to_numpy) {
+        std::memcpy(dst, src, n * sizeof(U));
+        return sort_with_numpy<T>(out, opt.descending);
+    }
     {
         py::gil_scoped_release release;
         ccradix::sort<T>(src, dst, n, opt);
@@ -99,19 +168,19 @@ py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt) {
 }
 
 py::array sort_any(py::array a, bool inplace, bool descending, int threads,
-                   const std::string& first_pass) {
+                   const std::string& first_pass, bool cut_over) {
     require_1d(a, "sort");
     ccradix::Options opt;
     opt.threads = thread_count(threads);
     opt.descending = descending;
     opt.first_pass = first_pass_from(first_pass);
     switch (key_kind(a, "sort")) {
-        case Kind::u32: return sort_typed<std::uint32_t>(a, inplace, opt);
-        case Kind::i32: return sort_typed<std::int32_t>(a, inplace, opt);
-        case Kind::u64: return sort_typed<std::uint64_t>(a, inplace, opt);
-        case Kind::i64: return sort_typed<std::int64_t>(a, inplace, opt);
-        case Kind::f32: return sort_typed<float>(a, inplace, opt);
-        case Kind::f64: return sort_typed<double>(a, inplace, opt);
+        case Kind::u32: return sort_typed<std::uint32_t>(a, inplace, opt, cut_over);
+        case Kind::i32: return sort_typed<std::int32_t>(a, inplace, opt, cut_over);
+        case Kind::u64: return sort_typed<std::uint64_t>(a, inplace, opt, cut_over);
+        case Kind::i64: return sort_typed<std::int64_t>(a, inplace, opt, cut_over);
+        case Kind::f32: return sort_typed<float>(a, inplace, opt, cut_over);
+        case Kind::f64: return sort_typed<double>(a, inplace, opt, cut_over);
     }
     throw py::type_error("unreachable");
 }
@@ -230,7 +299,17 @@ PYBIND11_MODULE(_ccradix, m) {
     // Positional parameters: the Python package calls them so (pybind11 spends about 0.1 µs on
     // each keyword argument, a fifth of a whole sort of 100 keys).
     m.def("sort", &sort_any, py::arg("a"), py::arg("inplace") = false,
-          py::arg("descending") = false, py::arg("threads") = 1, py::arg("first_pass") = "auto");
+          py::arg("descending") = false, py::arg("threads") = 1, py::arg("first_pass") = "auto",
+          py::arg("cut_over") = true);
+    // The cut-over sizes, for the tests and the benchmark (see radix_from).
+    py::dict radix_sizes;
+    radix_sizes["uint32"] = radix_from<std::uint32_t>();
+    radix_sizes["int32"] = radix_from<std::int32_t>();
+    radix_sizes["uint64"] = radix_from<std::uint64_t>();
+    radix_sizes["int64"] = radix_from<std::int64_t>();
+    radix_sizes["float32"] = radix_from<float>();
+    radix_sizes["float64"] = radix_from<double>();
+    m.attr("RADIX_FROM") = radix_sizes;
     m.def("argsort", &argsort_any, py::arg("a"), py::arg("threads") = 1);
     m.def("sort_pairs", &sort_pairs_any, py::arg("keys"), py::arg("values"),
           py::arg("descending") = false, py::arg("threads") = 1);

@@ -1,13 +1,19 @@
-"""ccradix orders exactly as numpy does, for every key dtype and distribution."""
+"""ccradix orders exactly as numpy does, for every key dtype and distribution.
+
+`ccradix.sort` hands small arrays to numpy.sort (the cut-over); each sort test runs both through
+it and through the radix engine alone, at every size.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ccradix
 import numpy as np
 import numpy.typing as npt
 import pytest
+from ccradix import _ccradix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -15,6 +21,17 @@ from hypothesis.extra import numpy as hnp
 from bench.sort_data import DISTRIBUTIONS, KEY_DTYPES, make
 
 Array = npt.NDArray[Any]
+Sort = Callable[..., Array]
+
+
+def radix_sort(
+    a: Array, *, inplace: bool = False, descending: bool = False, threads: int = 1
+) -> Array:
+    """The radix engine whatever the size: `ccradix.sort` without its cut-over."""
+    return _ccradix.sort(a, inplace, descending, threads, "auto", False)
+
+
+each_sort = pytest.mark.parametrize("sort", [ccradix.sort, radix_sort], ids=["sort", "radix"])
 
 
 def assert_sorted_like_numpy(got: Array, a: Array) -> None:
@@ -63,14 +80,16 @@ def key_arrays(dtype: np.dtype[Any]) -> st.SearchStrategy[Array]:
     return hnp.arrays(dtype, st.integers(0, 400), elements=elements)
 
 
+@each_sort
 @pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_sort_matches_numpy(dtype: type[np.generic], data: st.DataObject) -> None:
+def test_sort_matches_numpy(sort: Sort, dtype: type[np.generic], data: st.DataObject) -> None:
     a = data.draw(key_arrays(np.dtype(dtype)))
-    assert_sorted_like_numpy(ccradix.sort(a), a)
+    assert_sorted_like_numpy(sort(a), a)
 
 
+@each_sort
 @pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
 @settings(max_examples=25, deadline=None)
 @given(
@@ -80,7 +99,7 @@ def test_sort_matches_numpy(dtype: type[np.generic], data: st.DataObject) -> Non
     duplicates=st.booleans(),
 )
 def test_large_sort_matches_numpy(
-    dtype: type[np.generic], seed: int, size: int, specials: int, duplicates: bool
+    sort: Sort, dtype: type[np.generic], seed: int, size: int, specials: int, duplicates: bool
 ) -> None:
     # Sizes past the in-cache cut-over: the out-of-cache first pass and its buckets.
     dt = np.dtype(dtype)
@@ -92,8 +111,9 @@ def test_large_sort_matches_numpy(
     a[rng.integers(0, size, size=specials)] = specials_pool[
         rng.integers(0, len(specials_pool), specials)
     ]
-    assert_sorted_like_numpy(ccradix.sort(a), a)
-    np.testing.assert_array_equal(ccradix.argsort(a), np.argsort(a, kind="stable"))
+    assert_sorted_like_numpy(sort(a), a)
+    if sort is radix_sort:  # argsort has no cut-over: once is enough
+        np.testing.assert_array_equal(ccradix.argsort(a), np.argsort(a, kind="stable"))
 
 
 @pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
@@ -123,24 +143,54 @@ def test_sort_pairs_is_a_stable_sort_by_key(
     np.testing.assert_array_equal(got_values, values[order])
 
 
+@each_sort
 @pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_descending_is_the_reverse(dtype: type[np.generic], data: st.DataObject) -> None:
+def test_descending_is_the_reverse(
+    sort: Sort, dtype: type[np.generic], data: st.DataObject
+) -> None:
     a = data.draw(key_arrays(np.dtype(dtype)))
-    np.testing.assert_array_equal(ccradix.sort(a, descending=True), ccradix.sort(a)[::-1])
+    want = sort(a)[::-1]
+    # Bit for bit: -0.0 and the canonical NaN land where the reversed order puts them.
+    bits = f"u{a.dtype.itemsize}"
+    np.testing.assert_array_equal(sort(a, descending=True).view(bits), want.view(bits))
+    in_place = a.copy()
+    assert sort(in_place, inplace=True, descending=True) is in_place
+    np.testing.assert_array_equal(in_place.view(bits), want.view(bits))
 
 
 SMALL_SIZES = [0, 1, 2, 33, 1000, 100_000, 250_000]
 
 
 @pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
+def test_the_cut_over_changes_nothing(dtype: type[np.generic]) -> None:
+    # Either side of the size where ccradix.sort stops handing arrays to numpy: the same bits
+    # as the radix engine's, signed zeros and NaNs included, copied, in place and descending.
+    dt = np.dtype(dtype)
+    radix_from = _ccradix.RADIX_FROM[dt.name]
+    specials = np.array(special_values(dt), dtype=dt)
+    bits = f"u{dt.itemsize}"
+    for n in (radix_from - 1, radix_from):
+        a = make("few-unique", n, dt, seed=n)
+        every = np.arange(0, n, n // 500)
+        a[every] = np.resize(specials, len(every))
+        for descending in (False, True):
+            want = radix_sort(a, descending=descending).view(bits)
+            np.testing.assert_array_equal(ccradix.sort(a, descending=descending).view(bits), want)
+            in_place = a.copy()
+            ccradix.sort(in_place, inplace=True, descending=descending)
+            np.testing.assert_array_equal(in_place.view(bits), want)
+
+
+@each_sort
+@pytest.mark.parametrize("dtype", KEY_DTYPES, ids=lambda t: np.dtype(t).name)
 @pytest.mark.parametrize("distribution", list(DISTRIBUTIONS))
-def test_benchmark_distributions(distribution: str, dtype: type[np.generic]) -> None:
+def test_benchmark_distributions(sort: Sort, distribution: str, dtype: type[np.generic]) -> None:
     for n in SMALL_SIZES:
         a = make(distribution, n, dtype, seed=n)
-        assert_sorted_like_numpy(ccradix.sort(a), a)
-        if n <= 100_000:
+        assert_sorted_like_numpy(sort(a), a)
+        if n <= 100_000 and sort is radix_sort:  # argsort has no cut-over: once is enough
             np.testing.assert_array_equal(ccradix.argsort(a), np.argsort(a, kind="stable"))
 
 
@@ -149,7 +199,7 @@ def test_benchmark_distributions(distribution: str, dtype: type[np.generic]) -> 
 def test_threads_give_the_same_result(distribution: str, threads: int) -> None:
     for dtype in (np.uint32, np.float64):
         a = make(distribution, 300_000, dtype, seed=threads)
-        np.testing.assert_array_equal(ccradix.sort(a, threads=threads), np.sort(a))
+        np.testing.assert_array_equal(radix_sort(a, threads=threads), np.sort(a))
         np.testing.assert_array_equal(
             ccradix.argsort(a, threads=threads), np.argsort(a, kind="stable")
         )
@@ -163,14 +213,12 @@ def test_large_inputs(distribution: str, dtype: type[np.generic], threads: int) 
     # strategy from the keys: a fixed top digit, a digit aimed lower, LSD over the whole
     # input (Zipf), or the 16-bit prefix table (normal floats).
     a = make(distribution, 1_200_000, dtype, seed=threads)
-    assert_sorted_like_numpy(ccradix.sort(a, threads=threads), a)
+    assert_sorted_like_numpy(radix_sort(a, threads=threads), a)
     np.testing.assert_array_equal(ccradix.argsort(a, threads=threads), np.argsort(a, kind="stable"))
 
 
 @pytest.mark.parametrize("first_pass", ["simple", "buffered", "streaming"])
 def test_first_pass_variants_agree(first_pass: str) -> None:
-    from ccradix import _ccradix
-
     for dtype in KEY_DTYPES:
         a = make("uniform", 400_000, dtype, seed=7)
         got = _ccradix.sort(a, first_pass=first_pass)  # type: ignore[arg-type]

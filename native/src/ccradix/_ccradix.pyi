@@ -11,7 +11,11 @@ def sort(
     descending: bool = False,
     threads: int = 1,
     first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",  # noqa: S107
+    cut_over: bool = True,
 ) -> npt.NDArray[Any]: ...
+
+RADIX_FROM: dict[str, int]
+
 def argsort(a: npt.NDArray[Any], threads: int = 1) -> npt.NDArray[np.int64]: ...
 def sort_pairs(
     keys: npt.NDArray[Any],
