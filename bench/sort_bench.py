@@ -212,6 +212,14 @@ def sort_case(dist: str, dtype: str, n: int, quick: bool, threads: int = 1) -> R
     return Row(label, np_s, cc_s)
 
 
+def radix_alone_case(dtype: str, n: int, quick: bool) -> Row:
+    a = make("uniform", n, dtype, seed=8)
+    np_s, radix_s = best_times(
+        [lambda: np.sort(a), lambda: _ccradix.sort(a, cut_over=False)], repeats_for(n, quick)
+    )
+    return Row(f"radix engine alone, uniform {dtype} {n:,}", np_s, radix_s)
+
+
 def argsort_case(dist: str, dtype: str, n: int, quick: bool) -> Row:
     a = make(dist, n, dtype, seed=2)
     np_s, cc_s = best_times(
@@ -350,6 +358,25 @@ def run(quick: bool, probe: dict[str, Any]) -> str:
     rows64 += [sort_case("uniform", t, mid, quick) for t in ("uint64", "int64", "float64")]
     rows64 += [sort_case("uniform", t, mid, quick) for t in ("int32", "float32")]
     table("64-bit and signed / float keys, single thread", rows64)
+
+    # The cut-over: the radix engine alone either side of the size where ccradix.sort stops
+    # handing arrays to numpy.sort.
+    cut_rows = []
+    for t, radix_from in _ccradix.RADIX_FROM.items():
+        for n in (radix_from // 2, radix_from * 2):
+            if quick and n > 10**6:
+                continue
+            cut_rows.append(radix_alone_case(t, n, quick))
+    table(
+        "The cut-over to numpy.sort",
+        cut_rows,
+        "ccradix.sort hands arrays below a size per dtype to numpy's sort "
+        f"(uint32/int32 {_ccradix.RADIX_FROM['uint32']:,}, float32 "
+        f"{_ccradix.RADIX_FROM['float32']:,}, uint64/int64 {_ccradix.RADIX_FROM['uint64']:,}, "
+        f"float64 {_ccradix.RADIX_FROM['float64']:,} keys, divided by `threads`); every other "
+        "table times ccradix.sort with it. Here the radix engine alone, at half and at twice "
+        "each size.",
+    )
 
     # In place: no result array to allocate (and page in) on either side.
     inplace_rows = []

@@ -448,6 +448,48 @@ void test_dense_range() {
     });
 }
 
+void test_heavy_keys() {
+    // Half the sample or more are values it holds twice or more: those are counted, the others
+    // sorted apart and merged in, signed zeros and NaNs among them. A heavy value that loses its
+    // hash slot, or one the sample missed, is sorted with the others. A periodic input whose
+    // evenly spaced sample shows few values gives up after its first block; one whose heavy
+    // values thin out after that block (but not where the sample looks) after the whole count.
+    std::mt19937_64 rng(66);
+    const std::size_t n = 1200001;
+    std::vector<double> f64(n);
+    std::vector<float> f32(n);
+    std::vector<std::uint64_t> u64(n), periodic(n), thinning(n);
+    std::uint64_t values[300];
+    for (auto& v : values) v = rng();
+    // The sample takes every (n / 1024)th key: a period of 40 such steps shows it 40 values.
+    const std::size_t step = n / 1024;
+    std::vector<std::uint64_t> cycle(40 * step);
+    for (auto& v : cycle) v = rng();
+    const double specials[] = {std::numeric_limits<double>::quiet_NaN(), -0.0, 0.0,
+                               -std::numeric_limits<double>::infinity(), 1e300, -1e-300};
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t r = rng();
+        const bool heavy = r % 10 < 7;
+        // Zipf-like: value k with weight about 1/k, and a tail of distinct values.
+        const double k = heavy ? std::floor(std::exp(double(r % 1000) / 1000 * std::log(300.0)))
+                               : double(rng() % (1u << 30));
+        f64[i] = i % 997 == 0 ? specials[i % 6] : k;
+        f32[i] = static_cast<float>(-k);
+        u64[i] = heavy ? values[r % 300] : rng();
+        periodic[i] = cycle[i % cycle.size()];
+        thinning[i] = i < (1u << 16) || i % step == 0 ? values[r % 40] : rng();
+    }
+    on_one_and_two_threads([&](const ccradix::Options& opt, const std::string& what) {
+        check_sort(f64, expected_sort(f64, false), opt, "heavy f64" + what);
+        check_sort(f64, expected_sort(f64, true), ccradix::Options{opt.threads, true},
+                   "heavy f64 descending" + what);
+        check_sort(f32, expected_sort(f32, false), opt, "heavy f32" + what);
+        check_sort(u64, expected_sort(u64, false), opt, "heavy u64, 300 values" + what);
+        check_sort(periodic, expected_sort(periodic, false), opt, "heavy periodic" + what);
+        check_sort(thinning, expected_sort(thinning, false), opt, "heavy thinning" + what);
+    });
+}
+
 void test_few_distinct() {
     // At most 32 distinct values, each repeated: counted through a hash table of the values
     // (in the cache-sized path too), and a stray value anywhere, even in the last position,
@@ -558,6 +600,7 @@ int main() {
     test_skewed_keys();
     test_few_distinct();
     test_dense_range();
+    test_heavy_keys();
     test_unaligned_output();
     test_scratch_reuse();
     test_reference_sorts();

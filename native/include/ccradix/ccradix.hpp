@@ -412,7 +412,7 @@ public:
         const unsigned threads = effective_threads();
         const std::size_t chunk = (n_ + threads - 1) / threads;
         const U first = item_key(load_(0));
-        if (sort_dense_range(sample)) return;
+        if (sort_dense_range(sample) || sort_heavy_keys(sample)) return;
         U guess = sample_diff(sample);
         std::vector<std::vector<std::size_t>> hist(threads);
         for (;;) {
@@ -827,6 +827,92 @@ private:
             sort_apart(top - above + 1, above, below + runs);
             emit_runs(below, range, [base](std::size_t d) { return static_cast<U>(base + d); },
                       [&count](std::size_t d) { return std::size_t(count[d]); });
+            return true;
+        }
+    }
+
+    // Keys without payload, and half the sample or more are values it holds twice or more
+    // (Zipf-like floats, repeated ids): those heavy values are counted through a hash table and
+    // written as runs, and only the other keys are moved: gathered into the scratch buffer,
+    // sorted apart into the end of the output memory, and merged with the runs from the front.
+    // Counting spares the heavy keys the scatter, where every key of one value waits for the
+    // previous one's update of their shared position counter.
+    bool sort_heavy_keys(const Sample& sample) {
+        if constexpr (!std::is_same<Item, U>::value) {
+            return false;
+        } else {
+            constexpr std::size_t kNone = 255;  // slot value: no heavy key hashes here
+            if (sample.size() < 256 || alt_ == nullptr || n_ > UINT32_MAX) return false;
+            Sample sorted(sample);
+            std::sort(sorted.begin(), sorted.end());
+            std::vector<U> heavy;
+            std::size_t covered = 0;
+            for (std::size_t i = 0, j; i < sorted.size(); i = j) {
+                for (j = i + 1; j < sorted.size() && sorted[j] == sorted[i];) ++j;
+                if (j - i >= 2 && heavy.size() < kNone) {
+                    heavy.push_back(sorted[i]);
+                    covered += j - i;
+                }
+            }
+            if (covered * 2 < sorted.size()) return false;
+            // 2^14 one-byte slots (16 KiB, in the L1). A heavy value whose slot is taken is left
+            // out: its keys are sorted with the others.
+            constexpr int kSlotBits = 14;
+            constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+            auto slot = [](U k) { return (std::uint64_t(k) * kMultiplier) >> (64 - kSlotBits); };
+            std::vector<std::uint8_t> slot_of(std::size_t(1) << kSlotBits, std::uint8_t(kNone));
+            std::vector<U> kept;  // in order, as `heavy`
+            for (U h : heavy) {
+                std::uint8_t& s = slot_of[slot(h)];
+                if (s != kNone) continue;
+                s = static_cast<std::uint8_t>(kept.size());
+                kept.push_back(h);
+            }
+            // An empty slot leads to kept[0], which the key cannot equal (it hashes elsewhere).
+            U value_at[kNone + 1];
+            std::fill(value_at, value_at + kNone + 1, kept[0]);
+            std::copy(kept.begin(), kept.end(), value_at);
+            std::size_t count[4][kNone + 1] = {};  // four tables: see count_digits; kNone: others
+            std::size_t others = 0;
+            const std::uint8_t* slots = slot_of.data();
+            auto tally = [&](std::size_t i, std::size_t* c) {
+                const U k = load_(i);
+                const std::uint8_t v = slots[slot(k)];
+                const bool is_heavy = value_at[v] == k;
+                ++c[is_heavy ? v : kNone];
+                work_[others] = k;  // always stored, kept only if not heavy (no branch to miss)
+                others += !is_heavy;
+            };
+            auto tally_range = [&](std::size_t lo, std::size_t hi) {
+                std::size_t i = lo;
+                for (; i + 4 <= hi; i += 4) {
+                    tally(i, count[0]);
+                    tally(i + 1, count[1]);
+                    tally(i + 2, count[2]);
+                    tally(i + 3, count[3]);
+                }
+                for (; i < hi; ++i) tally(i, count[0]);
+            };
+            // An evenly spaced sample can mislead (a periodic input shows few values): where
+            // fewer than a quarter of the first block's keys are heavy, the attempt ends there.
+            const std::size_t first_block = std::min<std::size_t>(n_, 1u << 16);
+            tally_range(0, first_block);
+            if (others * 4 > first_block * 3) return false;  // nothing written yet
+            tally_range(first_block, n_);
+            if (others * 2 > n_) return false;  // the sample misled; nothing written
+            // Sorted into the end of the output memory (the rest of the scratch as its scratch),
+            // then merged forward: a write never overtakes the reads (heavy keys fill the gap).
+            U* rest = alt_ + (n_ - others);
+            run_engine<Item>(others, KeysAt<U>{work_}, StoreAt<U>{rest}, rest, opt_, work_ + others);
+            std::size_t at = 0, j = 0;
+            for (std::size_t v = 0; v < kept.size(); ++v) {
+                const U h = kept[v];
+                const std::size_t below = std::size_t(std::lower_bound(rest + j, rest + others, h) - rest);
+                for (; j < below; ++j) emit_(at++, rest[j]);
+                const std::size_t c = count[0][v] + count[1][v] + count[2][v] + count[3][v];
+                for (const std::size_t end = at + c; at < end; ++at) emit_(at, h);
+            }
+            for (; j < others; ++j) emit_(at++, rest[j]);
             return true;
         }
     }
