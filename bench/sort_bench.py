@@ -180,7 +180,7 @@ def best_times(funcs: Sequence[Callable[[], object]], repeats: int) -> list[floa
 def repeats_for(n: int, quick: bool) -> int:
     if quick:
         return 3
-    return 9 if n <= 10**6 else 5 if n <= 10**7 else 3
+    return 9 if n <= 10**6 else 5
 
 
 def human(n: int) -> str:

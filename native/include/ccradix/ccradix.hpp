@@ -903,11 +903,13 @@ private:
             // Sorted into the end of the output memory (the rest of the scratch as its scratch),
             // then merged forward: a write never overtakes the reads (heavy keys fill the gap).
             U* rest = alt_ + (n_ - others);
-            run_engine<Item>(others, KeysAt<U>{work_}, StoreAt<U>{rest}, rest, opt_, work_ + others);
+            run_engine<Item>(others, KeysAt<U>{work_}, StoreAt<U>{rest}, rest, opt_,
+                             work_ + others);
             std::size_t at = 0, j = 0;
             for (std::size_t v = 0; v < kept.size(); ++v) {
                 const U h = kept[v];
-                const std::size_t below = std::size_t(std::lower_bound(rest + j, rest + others, h) - rest);
+                const std::size_t below =
+                    std::size_t(std::lower_bound(rest + j, rest + others, h) - rest);
                 for (; j < below; ++j) emit_(at++, rest[j]);
                 const std::size_t c = count[0][v] + count[1][v] + count[2][v] + count[3][v];
                 for (const std::size_t end = at + c; at < end; ++at) emit_(at, h);
@@ -979,11 +981,13 @@ private:
     // skewed keys with too many varying bits for LSD). A histogram of the 16 bits below `hb`
     // (the highest varying bit + 1) groups consecutive prefixes into at most 2^kMaxTopBits
     // buckets of about half the in-cache size (or more, where that would take more buckets),
-    // and the scatter looks each key's bucket up in that table. A bucket of one prefix may still be larger than the cache; it gets another
-    // MSD pass like any other. For 64-bit keys from 2^26 on, the prefixes are 20 bits (tables
-    // of a few MiB, small beside the keys): 16 bits of a double leave 4 for the mantissa, and
-    // 1e8 normal doubles put 88 % of the keys in 16-bit prefixes larger than the cache, none in
-    // 20-bit ones (1e8: 12-14 against 18-20 ns per key). A float's 16 bits keep 7 mantissa bits.
+    // and the scatter looks each key's bucket up in that table. A bucket of one prefix may
+    // still be larger than the cache; it gets another MSD pass like any other. For 64-bit keys
+    // from 2^26 on, the prefixes are 20 bits (tables of a few MiB, small beside the keys): 16
+    // bits of a double leave 4 for the mantissa, and 1e8 normal doubles put 88 % of the keys in
+    // 16-bit prefixes larger than the cache, none in 20-bit ones (1e8: 12-14 against 18-20 ns
+    // per key). A float's 16 bits keep 7 mantissa bits; 20 would spread its lookups beyond the
+    // L1.
     Digit prefix_digit(int hb) const {
         const bool wide = sizeof(U) == 8 && n_ >= (std::size_t(1) << 26);
         const int bits = wide ? 20 : 16;
