@@ -106,8 +106,9 @@ template <class T, class U> std::size_t count_negative_zeros(const U* bits, std:
 // numpy orders -0.0 and +0.0 as equal, and does not keep the bits of zeros and NaNs (its SIMD
 // min/max return the same operand for either zero). In sorted `bits`: as many -0.0 as the input
 // held, then +0.0, and every NaN (all last) the canonical quiet NaN, as the engine writes them.
-template <class T, class U> void restore_zeros_and_nans(U* bits, std::size_t n,
-                                                        std::size_t negative_zeros) {
+// `negative_zeros()` counts them in the input; it is called only if two zeros or more came out.
+template <class T, class U, class Count>
+void restore_zeros_and_nans(U* bits, std::size_t n, Count negative_zeros) {
     const U quiet_nan = ccradix::detail::KeyTraits<T>::from_key(
         ccradix::detail::KeyTraits<T>::to_key(U(~U(0))));  // any NaN's key: the canonical one
     std::size_t end = n;
@@ -116,22 +117,38 @@ template <class T, class U> void restore_zeros_and_nans(U* bits, std::size_t n,
     U* const last = bits + end;
     U* zeros = std::partition_point(first, last, [](U b) { return value_of<T>(b) < T(0); });
     U* positive = std::partition_point(zeros, last, [](U b) { return value_of<T>(b) <= T(0); });
-    U* split = zeros + negative_zeros;
+    if (positive - zeros < 2) return;  // a lone zero keeps its bits
+    U* split = zeros + negative_zeros();
     std::fill(zeros, split, U(1) << (sizeof(U) * 8 - 1));
     std::fill(split, positive, U(0));
 }
 
-template <class T> py::array sort_with_numpy(py::array out, bool descending) {
+// f(), without the GIL unless the work is too small to pay for handing it over and back.
+template <class F> void without_gil_if_large(std::size_t n, F f) {
+    if (n < (std::size_t(1) << 16)) return f();
+    py::gil_scoped_release release;
+    f();
+}
+
+// Sorts `out` (n keys) with numpy's sort. `original`: the same keys, left unsorted (a copy was
+// given), or null (`out` is the input itself).
+template <class T>
+py::array sort_with_numpy(py::array out, const ccradix::detail::Bits<T>* original,
+                          bool descending) {
     using U = ccradix::detail::Bits<T>;
     const auto n = static_cast<std::size_t>(out.size());
     auto* bits = static_cast<U*>(out.mutable_data());
-    std::size_t negative_zeros = 0;
-    if constexpr (std::is_floating_point<T>::value) negative_zeros = count_negative_zeros<T>(bits, n);
+    std::size_t counted = 0;  // the input's -0.0, if it will not survive the sort
+    if (std::is_floating_point<T>::value && original == nullptr)
+        without_gil_if_large(n, [&] { counted = count_negative_zeros<T>(bits, n); });
     out.attr("sort")();  // releases the GIL itself
-    py::gil_scoped_release release;
-    if constexpr (std::is_floating_point<T>::value)
-        restore_zeros_and_nans<T>(bits, n, negative_zeros);
-    if (descending) std::reverse(bits, bits + n);
+    without_gil_if_large(n, [&] {
+        if constexpr (std::is_floating_point<T>::value)
+            restore_zeros_and_nans<T>(bits, n, [&] {
+                return original == nullptr ? counted : count_negative_zeros<T>(original, n);
+            });
+        if (descending) std::reverse(bits, bits + n);
+    });
     return out;
 }
 
@@ -144,7 +161,7 @@ py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt, boo
         if (!a.writeable()) throw py::value_error("sort(inplace=True): the array is read-only");
         if (!(a.flags() & py::array::c_style))
             throw py::value_error("sort(inplace=True): the array must be C-contiguous");
-        if (to_numpy) return sort_with_numpy<T>(a, opt.descending);
+        if (to_numpy) return sort_with_numpy<T>(a, nullptr, opt.descending);
         auto* data = static_cast<U*>(a.mutable_data());
         {
             py::gil_scoped_release release;
@@ -158,7 +175,7 @@ py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt, boo
     auto* dst = reinterpret_cast<U*>(out.mutable_data());
     if (to_numpy) {
         std::memcpy(dst, src, n * sizeof(U));
-        return sort_with_numpy<T>(out, opt.descending);
+        return sort_with_numpy<T>(out, src, opt.descending);
     }
     {
         py::gil_scoped_release release;
