@@ -141,7 +141,9 @@ py::array sort_with_numpy(py::array out, const ccradix::detail::Bits<T>* origina
     std::size_t counted = 0;  // the input's -0.0, if it will not survive the sort
     if (std::is_floating_point<T>::value && original == nullptr)
         without_gil_if_large(n, [&] { counted = count_negative_zeros<T>(bits, n); });
-    out.attr("sort")();  // releases the GIL itself
+    // ndarray's own sort, also for a subclass that overrides it (as the engine ignores it too);
+    // it releases the GIL itself.
+    py::module_::import("numpy").attr("ndarray").attr("sort")(out);
     without_gil_if_large(n, [&] {
         if constexpr (std::is_floating_point<T>::value)
             restore_zeros_and_nans<T>(bits, n, [&] {

@@ -34,6 +34,21 @@ def test_inplace_sorts_the_given_array(n: int) -> None:
     np.testing.assert_array_equal(a, want)
 
 
+class OwnSort(np.ndarray):
+    def sort(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the subclass's sort was called")
+
+
+@pytest.mark.parametrize("n", [100, 3_000_000])
+def test_subclasses_are_sorted_as_arrays(n: int) -> None:
+    # Either side of the cut-over to numpy's sort: ndarray's sort, never the subclass's.
+    a = make("uniform", n, np.float64).view(OwnSort)
+    want = np.sort(a.view(np.ndarray))
+    np.testing.assert_array_equal(ccradix.sort(a), want)
+    assert ccradix.sort(a, inplace=True) is a
+    np.testing.assert_array_equal(a.view(np.ndarray), want)
+
+
 def test_non_contiguous_input_is_copied_first() -> None:
     base = make("uniform", 200_001, np.uint32)
     view = base[::3]
