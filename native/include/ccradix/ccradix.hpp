@@ -701,6 +701,20 @@ private:
         diff |= d;
     }
 
+    // tally(i, table) for i in [lo, hi), the four tables of `count` in turn: with a count table
+    // per lane, a run of equal keys does not make each increment wait for the previous one.
+    template <class Counts, class Tally>
+    static void tally_in_four_lanes(std::size_t lo, std::size_t hi, Counts& count, Tally tally) {
+        std::size_t i = lo;
+        for (; i + 4 <= hi; i += 4) {
+            tally(i, count[0]);
+            tally(i + 1, count[1]);
+            tally(i + 2, count[2]);
+            tally(i + 3, count[3]);
+        }
+        for (; i < hi; ++i) tally(i, count[0]);
+    }
+
     // ---- few distinct keys --------------------------------------------------------------------
 
     // Keys without payload, and the sample shows at most 32 distinct values, each repeated (a
@@ -749,7 +763,7 @@ public:
             U value_at[kMaxDistinct + 1];
             std::copy(values.begin(), values.end(), value_at);
             std::fill(value_at + values.size(), value_at + kMaxDistinct + 1, values[0]);
-            std::size_t count[4][kMaxDistinct + 1] = {};  // four tables: see count_digits
+            std::size_t count[4][kMaxDistinct + 1] = {};
             constexpr std::size_t kBlock = 4096;
             const std::uint8_t* slots = slot_of.data();
             for (std::size_t lo = 0; lo < n_; lo += kBlock) {
@@ -761,14 +775,7 @@ public:
                     differ |= value_at[v] ^ k;
                     ++c[v];
                 };
-                std::size_t i = lo;
-                for (; i + 4 <= hi; i += 4) {
-                    tally(i, count[0]);
-                    tally(i + 1, count[1]);
-                    tally(i + 2, count[2]);
-                    tally(i + 3, count[3]);
-                }
-                for (; i < hi; ++i) tally(i, count[0]);
+                tally_in_four_lanes(lo, hi, count, tally);
                 if (differ != 0) return false;
             }
             emit_runs(0, values.size(), [&](std::size_t v) { return values[v]; },
@@ -872,7 +879,7 @@ private:
             U value_at[kNone + 1];
             std::fill(value_at, value_at + kNone + 1, kept[0]);
             std::copy(kept.begin(), kept.end(), value_at);
-            std::size_t count[4][kNone + 1] = {};  // four tables: see count_digits; kNone: others
+            std::size_t count[4][kNone + 1] = {};  // kNone: others
             std::size_t others = 0;
             const std::uint8_t* slots = slot_of.data();
             auto tally = [&](std::size_t i, std::size_t* c) {
@@ -883,22 +890,12 @@ private:
                 work_[others] = k;  // always stored, kept only if not heavy (no branch to miss)
                 others += !is_heavy;
             };
-            auto tally_range = [&](std::size_t lo, std::size_t hi) {
-                std::size_t i = lo;
-                for (; i + 4 <= hi; i += 4) {
-                    tally(i, count[0]);
-                    tally(i + 1, count[1]);
-                    tally(i + 2, count[2]);
-                    tally(i + 3, count[3]);
-                }
-                for (; i < hi; ++i) tally(i, count[0]);
-            };
             // An evenly spaced sample can mislead (a periodic input shows few values): where
             // fewer than a quarter of the first block's keys are heavy, the attempt ends there.
             const std::size_t first_block = std::min<std::size_t>(n_, 1u << 16);
-            tally_range(0, first_block);
+            tally_in_four_lanes(0, first_block, count, tally);
             if (others * 4 > first_block * 3) return false;  // nothing written yet
-            tally_range(first_block, n_);
+            tally_in_four_lanes(first_block, n_, count, tally);
             if (others * 2 > n_) return false;  // the sample misled; nothing written
             // Sorted into the end of the output memory (the rest of the scratch as its scratch),
             // then merged forward: a write never overtakes the reads (heavy keys fill the gap).
