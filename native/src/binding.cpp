@@ -7,6 +7,7 @@
 //   * arrays must be one-dimensional, else ValueError.
 //   * non-contiguous input is copied to a contiguous array first (inplace=False only);
 //     inplace=True needs a writeable C-contiguous array, else ValueError.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -68,7 +70,8 @@ ccradix::FirstPass first_pass_from(const std::string& name) {
     if (name == "simple") return ccradix::FirstPass::simple;
     if (name == "buffered") return ccradix::FirstPass::buffered;
     if (name == "streaming") return ccradix::FirstPass::streaming;
-    throw py::value_error("first_pass must be auto, simple, buffered or streaming");
+    if (name == "measured") return ccradix::FirstPass::measured;
+    throw py::value_error("first_pass must be auto, simple, buffered, streaming or measured");
 }
 
 // Contiguous view of `a` with the bits of T (a copy only when `a` is not C-contiguous).
@@ -77,17 +80,49 @@ template <class T> py::array_t<T, py::array::c_style | py::array::forcecast> con
 }
 
 // ---- the cut-over to numpy.sort ------------------------------------------------------------
-// numpy's default sort is x86-simd-sort's AVX2 quicksort. On small and mid-sized arrays it beats
-// the radix engine: its cost per key grows with log n, while a radix pass costs the same per key
-// at any size, and 32-bit keys need three passes (64-bit keys more) however few they are. Below
-// these sizes (where the engine became the faster on uniform keys, one thread, on the machines
-// this project is measured on: docs/native.md) sort() hands the array to numpy's sort. Radix work
-// splits across threads, so with more threads the engine takes over sooner.
-template <class T> constexpr std::size_t radix_from() {
-    if constexpr (std::is_same<T, float>::value) return std::size_t(1) << 23;
-    if constexpr (std::is_same<T, double>::value) return std::size_t(1) << 21;
-    if constexpr (sizeof(T) == 4) return std::size_t(1) << 20;
-    return std::size_t(1) << 12;
+// numpy sorts these keys with x86-simd-sort: AVX-512 kernels on CPUs that have them (unless
+// NPY_DISABLE_CPU_FEATURES turns them off), AVX2 ones otherwise. On small and mid-sized arrays
+// they beat the radix engine: their cost per key grows with log n, while a radix pass costs the
+// same per key at any size, and 32-bit keys need three passes (64-bit keys more) however few
+// they are. Against the AVX-512 kernels one thread of the engine wins only on 64-bit keys. So
+// sort() hands arrays below these sizes to numpy's sort: where the engine became the faster on
+// uniform keys on the machines this project is measured on (docs/native.md), for one thread and
+// for two or more (numpy's sort has one).
+struct RadixFrom {
+    std::size_t one_thread, threads;
+    std::size_t for_threads(unsigned t) const { return t > 1 ? threads : one_thread; }
+};
+constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
+constexpr std::size_t pow2(int e) { return std::size_t(1) << e; }
+
+// By Kind: u32, i32, u64, i64, f32, f64.
+constexpr RadixFrom kAgainstAvx512[] = {{kNever, pow2(20)}, {kNever, pow2(21)},
+                                        {pow2(16), pow2(16)}, {pow2(17), pow2(17)},
+                                        {kNever, pow2(22)}, {pow2(23), pow2(20)}};
+constexpr RadixFrom kAgainstAvx2[] = {{pow2(19), pow2(18)}, {pow2(19), pow2(17)},
+                                      {pow2(12), pow2(12)}, {pow2(13), pow2(13)},
+                                      {pow2(22), pow2(19)}, {pow2(21), pow2(17)}};
+
+// Whether numpy's sort runs its AVX-512 kernels in this process: it dispatches them when its
+// AVX512_SKX feature group is available and not disabled.
+bool numpy_sorts_with_avx512() {
+    py::module_ umath;
+    try {
+        umath = py::module_::import("numpy._core._multiarray_umath");
+    } catch (py::error_already_set&) {  // numpy 1.x
+        umath = py::module_::import("numpy.core._multiarray_umath");
+    }
+    const py::dict features = umath.attr("__cpu_features__");
+    return features.contains("AVX512_SKX") && features["AVX512_SKX"].cast<bool>();
+}
+
+const RadixFrom* g_radix_from = kAgainstAvx2;  // set when the module loads
+
+template <class T> constexpr Kind kind_of() {
+    if constexpr (std::is_same<T, float>::value) return Kind::f32;
+    if constexpr (std::is_same<T, double>::value) return Kind::f64;
+    if constexpr (std::is_signed<T>::value) return sizeof(T) == 4 ? Kind::i32 : Kind::i64;
+    return sizeof(T) == 4 ? Kind::u32 : Kind::u64;
 }
 
 template <class T, class U> T value_of(U bits) {
@@ -142,8 +177,12 @@ py::array sort_with_numpy(py::array out, const ccradix::detail::Bits<T>* origina
     if (std::is_floating_point<T>::value && original == nullptr)
         without_gil_if_large(n, [&] { counted = count_negative_zeros<T>(bits, n); });
     // ndarray's own sort, also for a subclass that overrides it (as the engine ignores it too);
-    // it releases the GIL itself.
-    py::module_::import("numpy").attr("ndarray").attr("sort")(out);
+    // it releases the GIL itself. Looked up once: an import and two attribute lookups cost more
+    // than numpy's whole sort of a thousand keys.
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> ndarray_sort;
+    const py::object& sort_method = ndarray_sort.call_once_and_store_result(
+        [] { return py::module_::import("numpy").attr("ndarray").attr("sort"); }).get_stored();
+    sort_method(out);
     without_gil_if_large(n, [&] {
         if constexpr (std::is_floating_point<T>::value)
             restore_zeros_and_nans<T>(bits, n, [&] {
@@ -158,7 +197,8 @@ template <class T>
 py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt, bool cut_over) {
     using U = ccradix::detail::Bits<T>;
     const auto n = static_cast<std::size_t>(a.size());
-    const bool to_numpy = cut_over && n * opt.threads < radix_from<T>();
+    const bool to_numpy =
+        cut_over && n < g_radix_from[int(kind_of<T>())].for_threads(opt.threads);
     if (inplace) {
         if (!a.writeable()) throw py::value_error("sort(inplace=True): the array is read-only");
         if (!(a.flags() & py::array::c_style))
@@ -320,14 +360,18 @@ PYBIND11_MODULE(_ccradix, m) {
     m.def("sort", &sort_any, py::arg("a"), py::arg("inplace") = false,
           py::arg("descending") = false, py::arg("threads") = 1, py::arg("first_pass") = "auto",
           py::arg("cut_over") = true);
-    // The cut-over sizes, for the tests and the benchmark (see radix_from).
+    // The cut-over sizes, for the tests and the benchmark: dtype name -> (from this many keys
+    // with one thread, with more; None: never), against the kernels of m.NUMPY_SORT.
+    const bool avx512 = numpy_sorts_with_avx512();
+    g_radix_from = avx512 ? kAgainstAvx512 : kAgainstAvx2;
+    m.attr("NUMPY_SORT") = avx512 ? "avx512" : "other";
     py::dict radix_sizes;
-    radix_sizes["uint32"] = radix_from<std::uint32_t>();
-    radix_sizes["int32"] = radix_from<std::int32_t>();
-    radix_sizes["uint64"] = radix_from<std::uint64_t>();
-    radix_sizes["int64"] = radix_from<std::int64_t>();
-    radix_sizes["float32"] = radix_from<float>();
-    radix_sizes["float64"] = radix_from<double>();
+    const char* names[] = {"uint32", "int32", "uint64", "int64", "float32", "float64"};
+    for (int k = 0; k < 6; ++k) {
+        auto size = [](std::size_t v) { return v == kNever ? py::none() : py::object(py::int_(v)); };
+        radix_sizes[names[k]] =
+            py::make_tuple(size(g_radix_from[k].one_thread), size(g_radix_from[k].threads));
+    }
     m.attr("RADIX_FROM") = radix_sizes;
     m.def("argsort", &argsort_any, py::arg("a"), py::arg("threads") = 1);
     m.def("sort_pairs", &sort_pairs_any, py::arg("keys"), py::arg("values"),

@@ -292,7 +292,7 @@ template <class T> void test_type() {
 void test_first_pass_variants() {
     // Each way of writing the first pass gives the same bytes (large enough to use it).
     for (auto mode : {ccradix::FirstPass::simple, ccradix::FirstPass::buffered,
-                      ccradix::FirstPass::streaming}) {
+                      ccradix::FirstPass::streaming, ccradix::FirstPass::measured}) {
         for (unsigned threads : {1u, 2u}) {
             ccradix::Options opt;
             opt.first_pass = mode;

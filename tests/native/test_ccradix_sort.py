@@ -6,6 +6,9 @@ it and through the radix engine alone, at every size.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -168,19 +171,24 @@ def test_the_cut_over_changes_nothing(dtype: type[np.generic]) -> None:
     # Either side of the size where ccradix.sort stops handing arrays to numpy: the same bits
     # as the radix engine's, signed zeros and NaNs included, copied, in place and descending.
     dt = np.dtype(dtype)
-    radix_from = _ccradix.RADIX_FROM[dt.name]
+    one_thread, more_threads = _ccradix.RADIX_FROM[dt.name]
     specials = np.array(special_values(dt), dtype=dt)
     bits = f"u{dt.itemsize}"
-    for n in (radix_from - 1, radix_from):
-        a = make("few-unique", n, dt, seed=n)
-        every = np.arange(0, n, n // 500)
-        a[every] = np.resize(specials, len(every))
-        for descending in (False, True):
-            want = radix_sort(a, descending=descending).view(bits)
-            np.testing.assert_array_equal(ccradix.sort(a, descending=descending).view(bits), want)
-            in_place = a.copy()
-            ccradix.sort(in_place, inplace=True, descending=descending)
-            np.testing.assert_array_equal(in_place.view(bits), want)
+    assert more_threads is not None  # two threads of the engine beat numpy from some size on
+    for threads, radix_from in ((1, one_thread), (2, more_threads)):
+        if radix_from is None:  # one thread of the engine never beats numpy's kernels here
+            continue
+        for n in (radix_from - 1, radix_from):
+            a = make("few-unique", n, dt, seed=n)
+            every = np.arange(0, n, n // 500)
+            a[every] = np.resize(specials, len(every))
+            for descending in (False, True):
+                want = radix_sort(a, descending=descending).view(bits)
+                got = ccradix.sort(a, descending=descending, threads=threads)
+                np.testing.assert_array_equal(got.view(bits), want)
+                in_place = a.copy()
+                ccradix.sort(in_place, inplace=True, descending=descending, threads=threads)
+                np.testing.assert_array_equal(in_place.view(bits), want)
 
 
 @each_sort
@@ -227,7 +235,35 @@ def test_huge_float_inputs(threads: int) -> None:
     assert_sorted_like_numpy(radix_sort(a, threads=threads), a)
 
 
-@pytest.mark.parametrize("first_pass", ["simple", "buffered", "streaming"])
+def test_the_cut_over_follows_numpys_kernels() -> None:
+    # With numpy's AVX-512 kernels turned off (or absent), numpy sorts with its other ones and
+    # ccradix takes the sizes measured against those.
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    avx512 = [
+        t for t in __cpu_dispatch__ if __cpu_features__.get(t) and ("AVX512" in t or t == "X86_V4")
+    ]
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(avx512)}
+    code = "from ccradix import _ccradix; print(_ccradix.NUMPY_SORT)"
+    child = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert child.stdout.strip() == "other"
+    here = "avx512" if __cpu_features__.get("AVX512_SKX") else "other"
+    assert here == _ccradix.NUMPY_SORT
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
+def test_inputs_beyond_the_cache_measure_their_first_pass(dtype: type, threads: int) -> None:
+    # From 32 MiB of keys the first pass times two ways of writing on slices of the input and
+    # finishes with the faster; both together must still place every key.
+    n = (32 << 20) // np.dtype(dtype).itemsize + 12_345
+    a = make("uniform", n, dtype, seed=threads)
+    np.testing.assert_array_equal(radix_sort(a, threads=threads), np.sort(a))
+
+
+@pytest.mark.parametrize("first_pass", ["simple", "buffered", "streaming", "measured"])
 def test_first_pass_variants_agree(first_pass: str) -> None:
     for dtype in KEY_DTYPES:
         a = make("uniform", 400_000, dtype, seed=7)

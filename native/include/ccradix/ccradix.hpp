@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -44,9 +45,11 @@
 
 namespace ccradix {
 
-// How the first (out-of-cache) scatter pass writes its output. `automatic` picks from the size;
-// the others exist so the benchmark and the tests can compare them.
-enum class FirstPass { automatic, simple, buffered, streaming };
+// How the first (out-of-cache) scatter pass writes its output. `automatic` picks from the size
+// (simple below Tuning::kTrialBytes, measured from it); the others exist so the benchmark and the
+// tests can compare them. `measured` times simple against streaming on a few slices and does the
+// rest the faster way.
+enum class FirstPass { automatic, simple, buffered, streaming, measured };
 
 struct Options {
     unsigned threads = 1;
@@ -237,8 +240,8 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Tuning. Figures chosen by bench/sort_bench.py on a 1 MiB-L2 x86-64 core; see docs/native.md.
 
-#ifndef CCRADIX_STREAM_BYTES
-#define CCRADIX_STREAM_BYTES (std::size_t(1) << 62)
+#ifndef CCRADIX_TRIAL_BYTES
+#define CCRADIX_TRIAL_BYTES (std::size_t(32) << 20)
 #endif
 #ifndef CCRADIX_BUCKET_BYTES
 #define CCRADIX_BUCKET_BYTES (std::size_t(2) << 20)
@@ -264,10 +267,13 @@ struct Tuning {
     // buckets of 32-bit keys, whose digits are kept narrow (8 bits for 1,000 keys).
     static constexpr int kMaxLsdPasses = 4;
     static constexpr std::size_t kInsertion = 32;           // insertion sort at or below this
-    // The automatic first pass writes through write-combining buffers with non-temporal
-    // stores above this size. With digits of at most kMaxTopBits the plain scatter is faster
-    // on the machines measured (1.05 against 1.7 ns per key), so by default it never does.
-    static constexpr std::size_t kStreamBytes = CCRADIX_STREAM_BYTES;
+    // From this many bytes of items, the automatic first pass times the plain scatter against
+    // write-combining with non-temporal stores on a few slices and does the rest with the
+    // faster. Which wins depends on the machine: out of the L3, a Zen 4 core scattered plainly
+    // in 1.05 ns per key against 1.7 streamed, a Zen 5 core in 2.4 against 1.4. Below the L3
+    // (32 MiB on both) the plain scatter won everywhere, and a trial would cost more than it
+    // could find.
+    static constexpr std::size_t kTrialBytes = CCRADIX_TRIAL_BYTES;
     static constexpr std::size_t kMinParallel = 1u << 16;   // fewer items: one thread
     static constexpr std::size_t kMinSample = 1u << 12;  // fewer items: no sample (see run_engine)
 };
@@ -1060,28 +1066,49 @@ private:
 
     FirstPass choose_first_pass() const {
         if (opt_.first_pass != FirstPass::automatic) return opt_.first_pass;
-        const std::size_t bytes = n_ * sizeof(Item);
-        return bytes >= Tuning::kStreamBytes ? FirstPass::streaming : FirstPass::simple;
+        return n_ * sizeof(Item) >= Tuning::kTrialBytes ? FirstPass::measured : FirstPass::simple;
     }
 
     void scatter_and_finish(unsigned threads, std::size_t chunk, int shift, int bits,
                             std::vector<std::vector<std::size_t>>& hist) {
         const std::vector<std::size_t> bucket_start = layout(hist);
         const FirstPass mode = choose_first_pass();
-        const U mask = static_cast<U>((U(1) << bits) - 1);
         parallel(threads, [&](unsigned t) {
             const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            if (mode == FirstPass::simple)
-                scatter(lo, hi, digit(shift, mask), hist[t].data());
-            else if (mode == FirstPass::buffered)
-                scatter_buffered<false>(lo, hi, shift, bits, hist[t]);
-            else
-                scatter_buffered<true>(lo, hi, shift, bits, hist[t]);
+            scatter_by(mode, lo, hi, shift, bits, hist[t]);
         });
-#if defined(CCRADIX_HAVE_SSE2)
-        if (mode == FirstPass::streaming) _mm_sfence();  // order the streamed lines before reads
-#endif
         finish_buckets(threads, bucket_start, [shift](std::size_t) { return shift; });
+    }
+
+    // Items [lo, hi) to their buckets, the `mode` way (not automatic).
+    void scatter_by(FirstPass mode, std::size_t lo, std::size_t hi, int shift, int bits,
+                    std::vector<std::size_t>& pos) {
+        if (mode == FirstPass::simple)
+            scatter(lo, hi, digit(shift, static_cast<U>((U(1) << bits) - 1)), pos.data());
+        else if (mode == FirstPass::buffered)
+            scatter_buffered<false>(lo, hi, shift, bits, pos);
+        else if (mode == FirstPass::streaming)
+            scatter_buffered<true>(lo, hi, shift, bits, pos);
+        else
+            scatter_measured(lo, hi, shift, bits, pos);
+    }
+
+    // The plain and the streaming scatter take turns on four slices of 1/32 of the items each;
+    // the faster (by its quicker slice, against interruptions) does the rest. The slices do
+    // the pass's own work, so a wrong guess costs at most the difference on 1/16 of it.
+    void scatter_measured(std::size_t lo, std::size_t hi, int shift, int bits,
+                          std::vector<std::size_t>& pos) {
+        using Clock = std::chrono::steady_clock;
+        const std::size_t slice = (hi - lo) / 32;
+        Clock::duration best[2] = {Clock::duration::max(), Clock::duration::max()};
+        const FirstPass modes[2] = {FirstPass::simple, FirstPass::streaming};
+        std::size_t i = lo;
+        for (int turn = 0; turn < 4; ++turn, i += slice) {
+            const auto start = Clock::now();
+            scatter_by(modes[turn % 2], i, i + slice, shift, bits, pos);
+            best[turn % 2] = std::min(best[turn % 2], Clock::now() - start);
+        }
+        scatter_by(modes[best[1] < best[0] ? 1 : 0], i, hi, shift, bits, pos);
     }
 
     // Software write-combining: items for a bucket gather in a cache-line buffer that is written
@@ -1129,7 +1156,11 @@ private:
             if (from < v)
                 std::memcpy(static_cast<void*>(base + from), ln[b].items + (from - line_start),
                             (v - from) * sizeof(Item));
+            pos[b] = v - skew;  // where the next slice of this bucket goes
         }
+#if defined(CCRADIX_HAVE_SSE2)
+        if (kStream) _mm_sfence();  // the streamed lines before any later read or store
+#endif
     }
 
     template <bool kStream> static void store_line(Item* dst, const Item* src) {

@@ -10,11 +10,12 @@ def sort(
     inplace: bool = False,
     descending: bool = False,
     threads: int = 1,
-    first_pass: Literal["auto", "simple", "buffered", "streaming"] = "auto",  # noqa: S107
+    first_pass: Literal["auto", "simple", "buffered", "streaming", "measured"] = "auto",  # noqa: S107
     cut_over: bool = True,
 ) -> npt.NDArray[Any]: ...
 
-RADIX_FROM: dict[str, int]
+RADIX_FROM: dict[str, tuple[int | None, int | None]]
+NUMPY_SORT: Literal["avx512", "other"]
 
 def argsort(a: npt.NDArray[Any], threads: int = 1) -> npt.NDArray[np.int64]: ...
 def sort_pairs(
