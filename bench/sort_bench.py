@@ -239,17 +239,19 @@ def copy_bandwidth_bound(n: int) -> float:
 
 
 def peak_extra_memory(dtype: str, n: int, inplace: bool) -> float:
-    """Peak RSS growth of one sort beyond its result, in copies of the input (fresh process)."""
+    """Peak RSS growth of one radix sort beyond its result, in copies of the input (fresh
+    process). The radix engine alone: the cut-over might hand the array to numpy's sort."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent process.
     code = f"""
-import json, numpy as np, ccradix
+import json, numpy as np
+from ccradix import _ccradix
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
 a = np.random.default_rng(0).integers(0, 2**31, {n}, dtype="{dtype}")
 before = hwm()
-ccradix.sort(a, inplace={inplace})
+_ccradix.sort(a, {inplace}, False, 1, "auto", False)
 after = hwm()
 result_copies = 0 if {inplace} else 1
 print(json.dumps((after - before) / a.nbytes - result_copies))

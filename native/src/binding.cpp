@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -84,10 +85,10 @@ template <class T> py::array_t<T, py::array::c_style | py::array::forcecast> con
 // NPY_DISABLE_CPU_FEATURES turns them off), AVX2 ones otherwise. On small and mid-sized arrays
 // they beat the radix engine: their cost per key grows with log n, while a radix pass costs the
 // same per key at any size, and 32-bit keys need three passes (64-bit keys more) however few
-// they are. Against the AVX-512 kernels one thread of the engine wins only on 64-bit keys. So
-// sort() hands arrays below these sizes to numpy's sort: where the engine became the faster on
-// uniform keys on the machines this project is measured on (docs/native.md), for one thread and
-// for two or more (numpy's sort has one).
+// they are. Where the AVX-512 kernels are fast (Zen 5), one thread of the engine beats them only
+// on 64-bit keys. So sort() hands arrays below these sizes to numpy's sort: where the engine
+// became the faster on uniform keys on the machines this project is measured on
+// (docs/native.md), for one thread and for two or more (numpy's sort has one).
 struct RadixFrom {
     std::size_t one_thread, threads;
     std::size_t for_threads(unsigned t) const { return t > 1 ? threads : one_thread; }
@@ -96,16 +97,27 @@ constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
 constexpr std::size_t pow2(int e) { return std::size_t(1) << e; }
 
 // By Kind: u32, i32, u64, i64, f32, f64.
-constexpr RadixFrom kAgainstAvx512[] = {{kNever, pow2(20)}, {kNever, pow2(21)},
+constexpr RadixFrom kAgainstAvx512[] = {{pow2(26), pow2(20)}, {kNever, pow2(21)},
                                         {pow2(16), pow2(16)}, {pow2(17), pow2(17)},
                                         {kNever, pow2(22)}, {pow2(23), pow2(20)}};
-constexpr RadixFrom kAgainstAvx2[] = {{pow2(19), pow2(18)}, {pow2(19), pow2(17)},
+// AVX2 kernels, and AVX-512 ones slower than the engine (Zen 4's).
+constexpr RadixFrom kAgainstOther[] = {{pow2(19), pow2(18)}, {pow2(19), pow2(17)},
                                       {pow2(12), pow2(12)}, {pow2(13), pow2(13)},
                                       {pow2(22), pow2(19)}, {pow2(21), pow2(17)}};
 
-// Whether numpy's sort runs its AVX-512 kernels in this process: it dispatches them when its
+// ndarray's own sort (looked up once: an import and two attribute lookups cost more than numpy's
+// whole sort of a thousand keys). It releases the GIL itself.
+const py::object& ndarray_sort() {
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> method;
+    return method
+        .call_once_and_store_result(
+            [] { return py::module_::import("numpy").attr("ndarray").attr("sort"); })
+        .get_stored();
+}
+
+// Whether numpy's sort runs AVX-512 kernels in this process: it dispatches them when its
 // AVX512_SKX feature group is available and not disabled.
-bool numpy_sorts_with_avx512() {
+bool numpy_has_avx512_kernels() {
     py::module_ umath;
     try {
         umath = py::module_::import("numpy._core._multiarray_umath");
@@ -116,7 +128,34 @@ bool numpy_sorts_with_avx512() {
     return features.contains("AVX512_SKX") && features["AVX512_SKX"].cast<bool>();
 }
 
-const RadixFrom* g_radix_from = kAgainstAvx2;  // set when the module loads
+// Whether numpy's sort beats one thread of the engine on 2^17 uniform 32-bit keys (best of three,
+// about 2 ms). The AVX-512 kernels do on Zen 5; on Zen 4 (whose compressing stores are slow)
+// they are several times slower than even the AVX2 ones, and far slower than the engine.
+bool numpy_beats_the_engine() {
+    constexpr std::size_t n = std::size_t(1) << 17;
+    std::vector<std::uint32_t> keys(n);
+    std::uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (auto& k : keys) {  // xorshift64: fixed, uniform keys
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        k = static_cast<std::uint32_t>(x >> 32);
+    }
+    py::array_t<std::uint32_t> work(static_cast<py::ssize_t>(n));
+    auto* w = work.mutable_data();
+    using Clock = std::chrono::steady_clock;
+    Clock::duration numpy = Clock::duration::max(), engine = numpy;
+    for (int round = 0; round < 3; ++round) {
+        auto start = Clock::now();
+        std::memcpy(w, keys.data(), n * sizeof *w);
+        ndarray_sort()(work);
+        numpy = std::min(numpy, Clock::now() - start);
+        start = Clock::now();
+        ccradix::sort<std::uint32_t>(keys.data(), w, n, ccradix::Options{});
+        engine = std::min(engine, Clock::now() - start);
+    }
+    return numpy < engine;
+}
+
+const RadixFrom* g_radix_from = kAgainstOther;  // set when the module loads
 
 template <class T> constexpr Kind kind_of() {
     if constexpr (std::is_same<T, float>::value) return Kind::f32;
@@ -176,13 +215,7 @@ py::array sort_with_numpy(py::array out, const ccradix::detail::Bits<T>* origina
     std::size_t counted = 0;  // the input's -0.0, if it will not survive the sort
     if (std::is_floating_point<T>::value && original == nullptr)
         without_gil_if_large(n, [&] { counted = count_negative_zeros<T>(bits, n); });
-    // ndarray's own sort, also for a subclass that overrides it (as the engine ignores it too);
-    // it releases the GIL itself. Looked up once: an import and two attribute lookups cost more
-    // than numpy's whole sort of a thousand keys.
-    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> ndarray_sort;
-    const py::object& sort_method = ndarray_sort.call_once_and_store_result(
-        [] { return py::module_::import("numpy").attr("ndarray").attr("sort"); }).get_stored();
-    sort_method(out);
+    ndarray_sort()(out);  // ndarray's, also for a subclass that overrides it (the engine does)
     without_gil_if_large(n, [&] {
         if constexpr (std::is_floating_point<T>::value)
             restore_zeros_and_nans<T>(bits, n, [&] {
@@ -362,8 +395,8 @@ PYBIND11_MODULE(_ccradix, m) {
           py::arg("cut_over") = true);
     // The cut-over sizes, for the tests and the benchmark: dtype name -> (from this many keys
     // with one thread, with more; None: never), against the kernels of m.NUMPY_SORT.
-    const bool avx512 = numpy_sorts_with_avx512();
-    g_radix_from = avx512 ? kAgainstAvx512 : kAgainstAvx2;
+    const bool avx512 = numpy_has_avx512_kernels() && numpy_beats_the_engine();
+    g_radix_from = avx512 ? kAgainstAvx512 : kAgainstOther;
     m.attr("NUMPY_SORT") = avx512 ? "avx512" : "other";
     py::dict radix_sizes;
     const char* names[] = {"uint32", "int32", "uint64", "int64", "float32", "float64"};
