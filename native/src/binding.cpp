@@ -244,14 +244,16 @@ py::array sort_typed(py::array a, bool inplace, const ccradix::Options& opt, boo
         }
         return a;
     }
-    auto in = contiguous<T>(a);
-    py::array_t<T> out(static_cast<py::ssize_t>(n));
+    auto in = contiguous<T>(a);  // a base-class ndarray, as every result is
     const auto* src = reinterpret_cast<const U*>(in.data());
-    auto* dst = reinterpret_cast<U*>(out.mutable_data());
-    if (to_numpy) {
-        std::memcpy(dst, src, n * sizeof(U));
-        return sort_with_numpy<T>(out, src, opt.descending);
+    if (to_numpy) {  // the copy in one call, as numpy.sort makes it
+        auto copy = py::reinterpret_steal<py::array>(
+            py::detail::npy_api::get().PyArray_NewCopy_(in.ptr(), /* NPY_CORDER */ 0));
+        if (!copy) throw py::error_already_set();
+        return sort_with_numpy<T>(copy, src, opt.descending);
     }
+    py::array_t<T> out(static_cast<py::ssize_t>(n));
+    auto* dst = reinterpret_cast<U*>(out.mutable_data());
     {
         py::gil_scoped_release release;
         ccradix::sort<T>(src, dst, n, opt);
