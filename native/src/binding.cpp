@@ -401,12 +401,11 @@ PYBIND11_MODULE(_ccradix, m) {
     g_radix_from = avx512 ? kAgainstAvx512 : kAgainstOther;
     m.attr("NUMPY_SORT") = avx512 ? "avx512" : "other";
     py::dict radix_sizes;
-    const char* names[] = {"uint32", "int32", "uint64", "int64", "float32", "float64"};
-    for (int k = 0; k < 6; ++k) {
-        auto size = [](std::size_t v) { return v == kNever ? py::none() : py::object(py::int_(v)); };
+    const char* names[] = {"uint32", "int32", "uint64", "int64", "float32", "float64"};  // Kind
+    auto size = [](std::size_t v) { return v == kNever ? py::none() : py::object(py::int_(v)); };
+    for (int k = 0; k < 6; ++k)
         radix_sizes[names[k]] =
             py::make_tuple(size(g_radix_from[k].one_thread), size(g_radix_from[k].threads));
-    }
     m.attr("RADIX_FROM") = radix_sizes;
     m.def("argsort", &argsort_any, py::arg("a"), py::arg("threads") = 1);
     m.def("sort_pairs", &sort_pairs_any, py::arg("keys"), py::arg("values"),

@@ -249,8 +249,10 @@ def test_the_cut_over_follows_numpys_kernels() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert child.stdout.strip() == "other"
-    here = "avx512" if __cpu_features__.get("AVX512_SKX") else "other"
-    assert here == _ccradix.NUMPY_SORT
+    # Here: "avx512" only where numpy has those kernels (and they beat the engine: not on Zen 4).
+    assert _ccradix.NUMPY_SORT in ("avx512", "other")
+    if _ccradix.NUMPY_SORT == "avx512":
+        assert __cpu_features__.get("AVX512_SKX")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
