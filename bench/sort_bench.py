@@ -165,9 +165,7 @@ def numpy_at_its_best() -> dict[str, Any]:
     return probe
 
 
-def best_times(
-    funcs: Sequence[Callable[[], object]], repeats: int, calls: int = 1
-) -> list[float]:
+def best_times(funcs: Sequence[Callable[[], object]], repeats: int, calls: int = 1) -> list[float]:
     """Best wall time of one call of each function, running them interleaved `repeats` times;
     each time is the mean of `calls` calls in a row (microsecond sorts are timed in batches)."""
     best = [float("inf")] * len(funcs)
