@@ -498,11 +498,11 @@ private:
             return Kind::magnitude;
         const int width = hb - (guess == 0 ? 0 : lowest_bit(std::uint64_t(guess)));
         // Crowded: the largest bucket would be twice the in-cache size, and the sample says so
-        // clearly. From about 8e7 uniform keys, the largest of 512 buckets (about six of 1,024
+        // clearly. From about 8e7 uniform keys, the largest of 512 buckets (six to ten of 1,024
         // sampled keys, by chance alone) would otherwise pass for crowded: uniform uint64 1e8
         // took the prefix table's lookups, 8.3 instead of 5.0 ns per key.
         const bool crowded = largest * n_ / sample.size() > 2 * kCacheItems &&
-                             largest >= std::max<std::size_t>(8, 4 * sample.size() / count.size());
+                             largest >= std::max<std::size_t>(16, 8 * sample.size() / count.size());
         if (crowded && (hb == kKeyBits || width > 32)) return Kind::prefix;
         return Kind::digit;
     }
