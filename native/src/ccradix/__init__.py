@@ -9,7 +9,8 @@ The output equals ``numpy.sort`` element for element: signed zeros come out as -
 and every NaN sorts last, written as the canonical quiet NaN (``numpy.nan``'s bits).
 The GIL is released while the C++ code runs.
 
-``sort`` hands arrays below a size per dtype (``_ccradix.RADIX_FROM``) to numpy's own sort, which
+``sort`` hands arrays below a size per dtype, thread count and numpy's sort kernels
+(``_ccradix.RADIX_FROM``, ``_ccradix.NUMPY_SORT``; see docs/native.md) to numpy's own sort, which
 is the faster there; the result is the same, bit for bit.
 """
 
