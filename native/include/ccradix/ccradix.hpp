@@ -1497,11 +1497,13 @@ private:
             const U mask = static_cast<U>(nb - 1);
             const int shift = plan.shift[p];
             std::uint32_t* c = count[p];
-            if (padded[a])
+            std::uint32_t* begin = nullptr;
+            if (padded[a]) {
                 for (std::size_t b = 0; b < nb; ++b)
                     c[b] += static_cast<std::uint32_t>(b * kPadItems);
-            std::uint32_t* begin = begins[a % 2];
-            std::copy(c, c + nb, begin);
+                begin = begins[a % 2];
+                std::copy(c, c + nb, begin);
+            }
             // The last pass too scatters within the cache; the output is then written in order
             // (scattered stores straight into a large output would miss on every line).
             Item* nxt = buffers[a % 2];
@@ -1531,15 +1533,15 @@ private:
     // Items per cache line: the gap a padded LSD pass leaves after each digit's run.
     static constexpr std::size_t kPadItems = kLineItems;
 
-    // Where an LSD pass left its items: runs [begin[b], end[b]) of a buffer, or all of [0, m)
-    // when `begin` is null. (`begin` and `end` point at the pass's own tables.)
+    // Where an LSD pass left its items: runs [begin[b], end[b]) of a buffer after a padded pass,
+    // else all of [0, m) (`begin` null). (`begin` and `end` point at the pass's own tables.)
     struct Runs {
         const std::uint32_t* begin = nullptr;
         const std::uint32_t* end = nullptr;
         std::size_t count = 0, m = 0;
 
         template <class F> void each(const Item* buf, F&& f) const {
-            if (begin == nullptr || end[count - 1] == m) {  // unpadded: one contiguous run
+            if (begin == nullptr) {
                 f(buf, m);
                 return;
             }
