@@ -290,7 +290,13 @@ template <class T> void test_type() {
 }
 
 void test_first_pass_variants() {
-    // Each way of writing the first pass gives the same bytes (large enough to use it).
+    // Each way of writing the first pass gives the same bytes (large enough to use it), for each
+    // way of choosing the buckets: by a digit, by a table of prefixes (floats of one sign), by
+    // magnitude (mostly small keys).
+    std::mt19937_64 rng(12);
+    std::vector<std::uint32_t> skewed(400009);
+    for (auto& x : skewed)
+        x = static_cast<std::uint32_t>(rng() % 10 < 7 ? rng() % 100 : rng() % (1u << 28));
     for (auto mode : {ccradix::FirstPass::simple, ccradix::FirstPass::buffered,
                       ccradix::FirstPass::streaming, ccradix::FirstPass::measured}) {
         for (unsigned threads : {1u, 2u}) {
@@ -307,6 +313,8 @@ void test_first_pass_variants() {
             check_sort(i64, expected_sort(i64, false), opt, what + " i64 skewed");
             const auto f32 = make_data<float>(Dist::uniform, 200003, 10);
             check_argsort(f32, expected_argsort(f32), opt, what + " argsort");
+            check_sort(skewed, expected_sort(skewed, false), opt, what + " u32 skewed");
+            check_pairs<std::uint32_t, std::uint64_t>(skewed, opt, what + " u32 skewed pairs");
         }
     }
 }

@@ -256,12 +256,22 @@ def test_the_cut_over_follows_numpys_kernels() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
-def test_inputs_beyond_the_cache_measure_their_first_pass(dtype: type, threads: int) -> None:
+@pytest.mark.parametrize(
+    ("dist", "dtype"),
+    [
+        ("uniform", np.uint32),
+        ("uniform", np.uint64),
+        ("uniform", np.float64),  # buckets by a table of prefixes
+        ("zipf", np.uint64),  # buckets by magnitude
+    ],
+)
+def test_inputs_beyond_the_cache_measure_their_first_pass(
+    dist: str, dtype: type, threads: int
+) -> None:
     # From 32 MiB of keys the first pass times two ways of writing on slices of the input and
     # finishes with the faster; both together must still place every key.
     n = (32 << 20) // np.dtype(dtype).itemsize + 12_345
-    a = make("uniform", n, dtype, seed=threads)
+    a = make(dist, n, dtype, seed=threads)
     np.testing.assert_array_equal(radix_sort(a, threads=threads), np.sort(a))
 
 

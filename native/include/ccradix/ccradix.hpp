@@ -1040,14 +1040,10 @@ private:
         std::vector<std::vector<std::size_t>> pos(threads, std::vector<std::size_t>(buckets, 0));
         for (unsigned t = 0; t < threads; ++t)
             for (std::size_t p = 0; p < prefixes; ++p) pos[t][table[p]] += count[t][p];
-        const std::vector<std::size_t> bucket_start = layout(pos);
-        parallel(threads, [&](unsigned t) {
-            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            const std::uint16_t* bucket_of = table.data();
-            const auto prefix_of = digit.of();
-            scatter(lo, hi, [=](U k) { return std::size_t(bucket_of[prefix_of(k)]); },
-                    pos[t].data());
-        });
+        const std::uint16_t* bucket_of = table.data();
+        const auto prefix_of = digit.of();
+        const std::vector<std::size_t> bucket_start = scatter_all(
+            threads, chunk, [=](U k) { return std::size_t(bucket_of[prefix_of(k)]); }, pos);
         // A bucket's keys share the bits above the highest one in which its first and last
         // prefixes differ.
         const int shift = digit.shift;
@@ -1062,11 +1058,7 @@ private:
     // `count`: per-thread counts of mag's buckets, as count_pass leaves them.
     void scatter_by_magnitude(unsigned threads, std::size_t chunk, const Magnitude<U>& mag,
                               std::vector<std::vector<std::size_t>>& count) {
-        const std::vector<std::size_t> bucket_start = layout(count);
-        parallel(threads, [&](unsigned t) {
-            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            scatter(lo, hi, mag, count[t].data());
-        });
+        const std::vector<std::size_t> bucket_start = scatter_all(threads, chunk, mag, count);
         finish_buckets(threads, bucket_start, [&mag](std::size_t b) { return mag.shared_from(b); });
     }
 
@@ -1079,32 +1071,45 @@ private:
 
     void scatter_and_finish(unsigned threads, std::size_t chunk, int shift, int bits,
                             std::vector<std::vector<std::size_t>>& hist) {
-        const std::vector<std::size_t> bucket_start = layout(hist);
-        const FirstPass mode = choose_first_pass();
-        parallel(threads, [&](unsigned t) {
-            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
-            scatter_by(mode, lo, hi, shift, bits, hist[t]);
-        });
+        const auto digit_of = digit(shift, static_cast<U>((U(1) << bits) - 1));
+        const std::vector<std::size_t> bucket_start = scatter_all(threads, chunk, digit_of, hist);
         finish_buckets(threads, bucket_start, [shift](std::size_t) { return shift; });
     }
 
-    // Items [lo, hi) to their buckets, the `mode` way (not automatic).
-    void scatter_by(FirstPass mode, std::size_t lo, std::size_t hi, int shift, int bits,
+    // The first pass: every item from the input to its bucket in work_, each thread its chunk.
+    // `pos`: per-thread counts of bucket_of's values, as count_pass leaves them. Returns where
+    // each bucket starts, and n at the end.
+    template <class BucketOf>
+    std::vector<std::size_t> scatter_all(unsigned threads, std::size_t chunk, BucketOf bucket_of,
+                                         std::vector<std::vector<std::size_t>>& pos) {
+        const std::vector<std::size_t> bucket_start = layout(pos);
+        const FirstPass mode = choose_first_pass();
+        parallel(threads, [&](unsigned t) {
+            const std::size_t lo = std::min(n_, t * chunk), hi = std::min(n_, lo + chunk);
+            scatter_by(mode, lo, hi, bucket_of, pos[t]);
+        });
+        return bucket_start;
+    }
+
+    // Items [lo, hi) to their buckets (pos.size() of them), the `mode` way (not automatic).
+    template <class BucketOf>
+    void scatter_by(FirstPass mode, std::size_t lo, std::size_t hi, BucketOf bucket_of,
                     std::vector<std::size_t>& pos) {
         if (mode == FirstPass::simple)
-            scatter(lo, hi, digit(shift, static_cast<U>((U(1) << bits) - 1)), pos.data());
+            scatter(lo, hi, bucket_of, pos.data());
         else if (mode == FirstPass::buffered)
-            scatter_buffered<false>(lo, hi, shift, bits, pos);
+            scatter_buffered<false>(lo, hi, bucket_of, pos);
         else if (mode == FirstPass::streaming)
-            scatter_buffered<true>(lo, hi, shift, bits, pos);
+            scatter_buffered<true>(lo, hi, bucket_of, pos);
         else
-            scatter_measured(lo, hi, shift, bits, pos);
+            scatter_measured(lo, hi, bucket_of, pos);
     }
 
     // The plain and the streaming scatter take turns on four slices of 1/32 of the items each;
     // the faster (by its quicker slice, against interruptions) does the rest. The slices do
     // the pass's own work, so a wrong guess costs at most the difference on 1/16 of it.
-    void scatter_measured(std::size_t lo, std::size_t hi, int shift, int bits,
+    template <class BucketOf>
+    void scatter_measured(std::size_t lo, std::size_t hi, BucketOf bucket_of,
                           std::vector<std::size_t>& pos) {
         using Clock = std::chrono::steady_clock;
         const std::size_t slice = (hi - lo) / 32;
@@ -1113,22 +1118,22 @@ private:
         std::size_t i = lo;
         for (int turn = 0; turn < 4; ++turn, i += slice) {
             const auto start = Clock::now();
-            scatter_by(modes[turn % 2], i, i + slice, shift, bits, pos);
+            scatter_by(modes[turn % 2], i, i + slice, bucket_of, pos);
             best[turn % 2] = std::min(best[turn % 2], Clock::now() - start);
         }
-        scatter_by(modes[best[1] < best[0] ? 1 : 0], i, hi, shift, bits, pos);
+        scatter_by(modes[best[1] < best[0] ? 1 : 0], i, hi, bucket_of, pos);
     }
 
     // Software write-combining: items for a bucket gather in a cache-line buffer that is written
     // out whole. With `kStream`, full lines go out by non-temporal stores, which skip the
     // read-for-ownership of the destination line (a third of the pass's memory traffic).
-    template <bool kStream>
-    void scatter_buffered(std::size_t lo, std::size_t hi, int shift, int bits,
+    template <bool kStream, class BucketOf>
+    void scatter_buffered(std::size_t lo, std::size_t hi, BucketOf bucket_of,
                           std::vector<std::size_t>& pos) {
         struct alignas(64) Line {
             Item items[kLineItems];
         };
-        const std::size_t buckets = std::size_t(1) << bits;
+        const std::size_t buckets = pos.size();
         std::unique_ptr<Line[]> lines(new Line[buckets]);
         std::vector<std::size_t> start(pos);  // first position of this thread in each bucket
         // Line boundaries are measured from the address, so full lines are 64-byte aligned.
@@ -1137,12 +1142,11 @@ private:
         std::vector<std::size_t> vpos(buckets);  // virtual (line-aligned) positions
         for (std::size_t b = 0; b < buckets; ++b) vpos[b] = pos[b] + skew;
         Item* base = work_ - skew;  // only indexed at >= skew
-        const U mask = static_cast<U>((U(1) << bits) - 1);
         std::size_t* vp = vpos.data();
         Line* ln = lines.get();
         for (std::size_t i = lo; i < hi; ++i) {
             const Item it = load_(i);
-            const std::size_t b = (item_key(it) >> shift) & mask;
+            const std::size_t b = bucket_of(item_key(it));
             const std::size_t v = vp[b]++;
             ln[b].items[v % kLineItems] = it;
             if ((v + 1) % kLineItems == 0) {
