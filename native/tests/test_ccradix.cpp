@@ -291,7 +291,7 @@ template <class T> void test_type() {
 
 void test_first_pass_variants() {
     // Each way of writing the first pass gives the same bytes (large enough to use it), for each
-    // way of choosing the buckets: by a digit, by a table of prefixes (floats of one sign), by
+    // way of choosing the buckets: by a digit, by a table of prefixes (uniform doubles), by
     // magnitude (mostly small keys).
     std::mt19937_64 rng(12);
     std::vector<std::uint32_t> skewed(400009);

@@ -255,23 +255,30 @@ def test_the_cut_over_follows_numpys_kernels() -> None:
         assert __cpu_features__.get("AVX512_SKX")
 
 
+def _log_uniform_uint64(n: int, seed: int) -> npt.NDArray[np.uint64]:
+    # Bit lengths spread evenly up to 40: most keys are small yet vary in many bits, and no
+    # 2^16 range holds most of them, so the first pass goes by magnitude.
+    exponents = np.random.default_rng(seed).uniform(0, 40, n)
+    return (2.0**exponents).astype(np.uint64)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
-    ("dist", "dtype"),
+    ("keys", "itemsize"),
     [
-        ("uniform", np.uint32),
-        ("uniform", np.uint64),
-        ("uniform", np.float64),  # buckets by a table of prefixes
-        ("zipf", np.uint64),  # buckets by magnitude
+        (lambda n, seed: make("uniform", n, np.uint32, seed=seed), 4),
+        (lambda n, seed: make("uniform", n, np.uint64, seed=seed), 8),
+        (lambda n, seed: make("uniform", n, np.float64, seed=seed), 8),  # a table of prefixes
+        (_log_uniform_uint64, 8),  # buckets by magnitude
     ],
+    ids=["uint32", "uint64", "float64", "log-uniform uint64"],
 )
 def test_inputs_beyond_the_cache_measure_their_first_pass(
-    dist: str, dtype: type, threads: int
+    keys: Callable[[int, int], npt.NDArray[Any]], itemsize: int, threads: int
 ) -> None:
     # From 32 MiB of keys the first pass times two ways of writing on slices of the input and
     # finishes with the faster; both together must still place every key.
-    n = (32 << 20) // np.dtype(dtype).itemsize + 12_345
-    a = make(dist, n, dtype, seed=threads)
+    a = keys((32 << 20) // itemsize + 12_345, threads)
     np.testing.assert_array_equal(radix_sort(a, threads=threads), np.sort(a))
 
 
